@@ -1,0 +1,91 @@
+"""One error shape for the whole API: {"type": ..., "errors": [{"attr", "code", "detail"}]}."""
+
+from django.http import JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.settings import api_settings
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class PayloadTooLarge(exceptions.APIException):
+    """The request body is over DATA_UPLOAD_MAX_MEMORY_SIZE."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is larger than 1 MB."
+    default_code = "too_large"
+
+
+class Conflict(exceptions.APIException):
+    """The request clashes with something that already exists."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the current state."
+    default_code = "conflict"
+
+
+class UnprocessableEntity(exceptions.APIException):
+    """The request is well formed but cannot be applied."""
+
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_detail = "The request cannot be applied."
+    default_code = "unprocessable"
+
+
+# The field an error is about, when an exception's detail is a bare message rather than {field: [...]}.
+ATTR_BY_EXCEPTION = {
+    exceptions.ParseError: "body",
+    PayloadTooLarge: "body",
+    exceptions.UnsupportedMediaType: "Content-Type",
+    exceptions.NotAcceptable: "Accept",
+    exceptions.MethodNotAllowed: "method",
+    exceptions.NotAuthenticated: "Authorization",
+    exceptions.AuthenticationFailed: "Authorization",
+    exceptions.PermissionDenied: "Authorization",
+    exceptions.Throttled: "request",
+    exceptions.NotFound: "path",
+}
+
+
+def exception_handler(exc, context):
+    """DRF's handler, reshaped so every error names its field in the same envelope."""
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    default_attr = next((attr for cls, attr in ATTR_BY_EXCEPTION.items() if isinstance(exc, cls)), "request")
+    response.data = error_body(response.status_code, list(flatten(exc.detail, default_attr)))
+    return response
+
+
+def flatten(detail, default_attr: str, path: str = ""):
+    """Yield one {"attr", "code", "detail"} per message in DRF's nested error detail; paths join with dots."""
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            child = path if key == api_settings.NON_FIELD_ERRORS_KEY else f"{path}.{key}" if path else str(key)
+            yield from flatten(value, default_attr, child)
+    elif isinstance(detail, list):
+        for item in detail:
+            yield from flatten(item, default_attr, path)
+    else:
+        yield {"attr": path or default_attr, "code": getattr(detail, "code", "invalid"), "detail": str(detail)}
+
+
+def error_body(status_code: int, errors: list[dict]) -> dict:
+    """The envelope shared by every error response."""
+    kind = "validation_error" if status_code == 400 else "client_error" if status_code < 500 else "server_error"
+    return {"type": kind, "errors": errors}
+
+
+def json_error_view(status_code: int, attr: str, code: str, detail: str):
+    """A Django error handler (handler400/403/404/500) answering in the API's error shape."""
+
+    def view(request, exception=None):
+        return JsonResponse(
+            error_body(status_code, [{"attr": attr, "code": code, "detail": detail}]), status=status_code
+        )
+
+    return view
+
+
+bad_request = json_error_view(400, "request", "bad_request", "The request could not be understood.")
+permission_denied = json_error_view(403, "request", "permission_denied", "You may not do this.")
+page_not_found = json_error_view(404, "path", "not_found", "Nothing is at this path.")
+server_error = json_error_view(500, "request", "server_error", "Something went wrong on our side.")

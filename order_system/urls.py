@@ -1,0 +1,24 @@
+"""Top-level routes: the API, its schema and docs, the admin and liveness."""
+
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from order_system import errors
+from order_system.health import healthz
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/", include("orders.urls")),
+    path("api/", include("metrics.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("healthz", healthz, name="healthz"),
+    # Any other /api/ path gets the API's JSON 404, also with DEBUG on (where handler404 is bypassed).
+    re_path(r"^api/", errors.page_not_found),
+]
+
+handler400 = errors.bad_request
+handler403 = errors.permission_denied
+handler404 = errors.page_not_found
+handler500 = errors.server_error

@@ -1,0 +1,72 @@
+"""Orders, the one table of allowed status changes, and idempotency keys."""
+
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+
+class OrderStatus(models.TextChoices):
+    """Where an order is in its life; Order.Status is the usual way to name it."""
+
+    PENDING = "PENDING"  # accepted and committed, waiting for a worker
+    PROCESSING = "PROCESSING"  # claimed by exactly one worker
+    COMPLETED = "COMPLETED"  # final: processed successfully
+    FAILED = "FAILED"  # final until an operator retries it
+    CANCELLED = "CANCELLED"  # final: cancelled before a worker claimed it
+
+
+class Order(models.Model):
+    """An order a client placed; its status only ever changes through orders.services."""
+
+    Status = OrderStatus
+
+    order_id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user_id = models.CharField(max_length=128)
+    item_ids = models.JSONField()
+    total_amount = models.DecimalField(max_digits=12, decimal_places=2)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    failure_reason = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    completed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # Each list query (all, by status, by user) walks one index newest-first and stops at the page size.
+            models.Index(fields=["-created_at"], name="order_created_idx"),
+            models.Index(fields=["status", "-created_at"], name="order_status_created_idx"),
+            models.Index(fields=["user_id", "-created_at"], name="order_user_created_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(total_amount__gte=0), name="order_total_amount_not_negative"),
+            models.CheckConstraint(condition=models.Q(status__in=OrderStatus.values), name="order_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} ({self.status})"
+
+
+# Every status change the system may make: FROM -> the statuses it may move to. Nothing else is allowed.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    Order.Status.PENDING: frozenset({Order.Status.PROCESSING, Order.Status.CANCELLED}),
+    Order.Status.PROCESSING: frozenset({Order.Status.COMPLETED, Order.Status.FAILED, Order.Status.PENDING}),
+    Order.Status.FAILED: frozenset({Order.Status.PENDING}),
+    Order.Status.COMPLETED: frozenset(),
+    Order.Status.CANCELLED: frozenset(),
+}
+
+
+class IdempotencyKey(models.Model):
+    """A client's Idempotency-Key, tied to the order its first request created."""
+
+    key = models.CharField(max_length=255, primary_key=True)
+    fingerprint = models.CharField(max_length=64)  # sha256 of the validated request, to tell a retry from a reuse
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return self.key

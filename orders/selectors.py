@@ -1,0 +1,22 @@
+"""Reads of orders."""
+
+from uuid import UUID
+
+from django.db.models import QuerySet
+
+from orders.models import Order
+
+
+def order_get(*, order_id: UUID) -> Order:
+    """One order by id; raises Order.DoesNotExist."""
+    return Order.objects.get(pk=order_id)
+
+
+def order_list(*, status: str | None = None, user_id: str | None = None) -> QuerySet[Order]:
+    """Orders newest first, optionally narrowed by status and user; each filter has its own index."""
+    orders = Order.objects.all()
+    if status is not None:
+        orders = orders.filter(status=status)
+    if user_id is not None:
+        orders = orders.filter(user_id=user_id)
+    return orders.order_by("-created_at")

@@ -1,0 +1,112 @@
+"""Input and output shapes of the orders API; field rules only, no behaviour."""
+
+import unicodedata
+from decimal import Decimal
+
+from rest_framework import serializers
+
+from orders.models import Order
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string, never a number coerced to one."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer: not a string of digits, not 1.0, not true."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictUUIDField(serializers.UUIDField):
+    """A UUID written as a string."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)
+
+
+class MoneyField(serializers.DecimalField):
+    """Non-negative, at most 2 decimal places, never a boolean; -0 is stored as 0."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_digits=12, decimal_places=2, min_value=Decimal(0), **kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            self.fail("invalid")
+        return super().to_internal_value(data) + 0
+
+
+def no_control_characters(value: str) -> None:
+    """Control characters in an id break logs, terminals and CSV exports."""
+    if any(unicodedata.category(char) == "Cc" for char in value):
+        raise serializers.ValidationError("Must not contain control characters.", code="control_characters")
+
+
+class OrderCreateInputSerializer(serializers.Serializer):
+    """What a client may send to place an order; anything else, such as status, is ignored."""
+
+    order_id = StrictUUIDField(required=False, help_text="Optional; a UUID4 is generated when omitted.")
+    user_id = StrictCharField(min_length=1, max_length=128, validators=[no_control_characters])
+    item_ids = serializers.ListField(
+        child=StrictIntegerField(min_value=1, max_value=2**63 - 1), min_length=1, max_length=1000
+    )
+    total_amount = MoneyField(help_text="A number or numeric string, at least 0, with at most 2 decimal places.")
+
+
+class OrderOutputSerializer(serializers.ModelSerializer):
+    """An order as the API shows it; total_amount is a JSON number with the exact stored decimal."""
+
+    class Meta:
+        model = Order
+        fields = [
+            "order_id",
+            "user_id",
+            "item_ids",
+            "total_amount",
+            "status",
+            "attempts",
+            "failure_reason",
+            "created_at",
+            "started_at",
+            "completed_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class OrderStatusOutputSerializer(serializers.ModelSerializer):
+    """Just what a client polling for progress needs."""
+
+    class Meta:
+        model = Order
+        fields = [
+            "order_id",
+            "status",
+            "attempts",
+            "failure_reason",
+            "created_at",
+            "started_at",
+            "completed_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class OrderListFilterSerializer(serializers.Serializer):
+    """Query parameters of the order list; a bad one is a 400 that names it."""
+
+    status = serializers.ChoiceField(choices=Order.Status.choices, required=False)
+    user_id = StrictCharField(max_length=128, required=False)
+    page_size = serializers.IntegerField(min_value=1, max_value=200, required=False)
+    cursor = serializers.CharField(required=False, help_text="Opaque; take it from `next` or `previous`.")

@@ -1,0 +1,61 @@
+"""The real server (make run's gunicorn) under concurrent load, over real sockets on 127.0.0.1."""
+
+import http.client
+import json
+import sqlite3
+import time
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from urllib.parse import urlsplit
+
+
+def request(url: str, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    try:
+        payload = None if body is None else json.dumps(body)
+        connection.request(method, path, payload, {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        return response.status, json.loads(response.read(), parse_float=Decimal)
+    finally:
+        connection.close()
+
+
+def test_300_concurrent_posts_are_all_accepted_stored_once_and_exact(server):
+    amounts = [Decimal(f"{n}.{n % 100:02d}") for n in range(300)]
+    bodies = [{"user_id": f"user{n}", "item_ids": [n + 1], "total_amount": str(amounts[n])} for n in range(300)]
+
+    with ThreadPoolExecutor(max_workers=300) as pool:
+        results = list(pool.map(lambda body: request(server.url, "POST", "/api/orders/", body), bodies))
+
+    assert [status for status, _ in results] == [201] * 300
+    returned = {body["user_id"]: body for _, body in results}
+    assert len({body["order_id"] for body in returned.values()}) == 300
+    assert all(returned[f"user{n}"]["total_amount"] == amounts[n] for n in range(300))
+    with sqlite3.connect(server.database) as db:
+        rows = db.execute("SELECT order_id, user_id, CAST(total_amount AS TEXT) FROM orders_order").fetchall()
+    assert len(rows) == len({row[0] for row in rows}) == 300
+    stored = {user_id: Decimal(amount).quantize(Decimal("0.01")) for _, user_id, amount in rows}
+    assert stored == {f"user{n}": amounts[n] for n in range(300)}
+
+
+def test_served_order_is_readable_through_every_endpoint(server):
+    status, created = request(server.url, "POST", "/api/orders/", {"user_id": "u", "item_ids": [1], "total_amount": 5})
+    order_id = created["order_id"]
+
+    assert status == 201
+    assert request(server.url, "GET", f"/api/orders/{order_id}/")[1]["order_id"] == order_id
+    assert request(server.url, "GET", f"/api/orders/{order_id}/status/")[0] == 200
+    assert request(server.url, "GET", "/api/orders/")[1]["results"][0]["order_id"] == order_id
+
+
+def test_served_orders_are_processed_by_the_servers_worker(server):
+    _, created = request(server.url, "POST", "/api/orders/", {"user_id": "u", "item_ids": [1], "total_amount": 5})
+
+    deadline = time.monotonic() + 30
+    while (status := request(server.url, "GET", f"/api/orders/{created['order_id']}/status/")[1])[
+        "status"
+    ] != "COMPLETED":
+        assert time.monotonic() < deadline, status
+        time.sleep(0.05)
+    assert status["attempts"] == 1

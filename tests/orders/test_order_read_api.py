@@ -1,0 +1,136 @@
+"""GET endpoints: one order, its status, and the paginated, filtered list."""
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from orders.models import Order
+from tests.factories import OrderFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_detail_returns_the_whole_order(api):
+    order = OrderFactory()
+
+    response = api.get(f"/api/orders/{order.order_id}/")
+
+    assert response.status_code == 200
+    assert response.json()["order_id"] == str(order.order_id)
+    assert response.json()["total_amount"] == 90.99
+
+
+def test_status_returns_status_and_timestamps(api):
+    order = OrderFactory(status=Order.Status.PROCESSING, attempts=1)
+
+    body = api.get(f"/api/orders/{order.order_id}/status/").json()
+
+    assert body["order_id"] == str(order.order_id)
+    assert body["status"] == "PROCESSING"
+    assert body["attempts"] == 1
+    assert {"updated_at", "created_at", "started_at", "completed_at", "failure_reason"} <= set(body)
+
+
+def test_status_accepts_an_uppercase_order_id(api):
+    order = OrderFactory()
+
+    response = api.get(f"/api/orders/{str(order.order_id).upper()}/status/")
+
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("order_id", [str(uuid.uuid4()), "not-a-uuid", "1234", "%00"])
+@pytest.mark.parametrize("suffix", ["", "status/"])
+def test_unknown_or_malformed_id_is_a_json_404(api, order_id, suffix):
+    response = api.get(f"/api/orders/{order_id}/{suffix}")
+
+    assert response.status_code == 404
+    assert response.json()["errors"][0]["attr"] == "order_id"
+
+
+def make_orders(count: int, **fields) -> list[Order]:
+    """Orders with distinct created_at, oldest first."""
+    start = timezone.now() - timedelta(hours=1)
+    return [OrderFactory(created_at=start + timedelta(seconds=n), **fields) for n in range(count)]
+
+
+def test_list_is_newest_first(api):
+    orders = make_orders(3)
+
+    results = api.get("/api/orders/").json()["results"]
+
+    assert [result["order_id"] for result in results] == [str(order.order_id) for order in reversed(orders)]
+
+
+def test_list_pages_cover_every_order_once_in_both_directions(api):
+    orders = make_orders(7)
+    expected = [str(order.order_id) for order in reversed(orders)]
+
+    seen, pages, url = [], [], "/api/orders/?page_size=3"
+    while url:
+        page = api.get(url).json()
+        pages.append(page)
+        seen += [result["order_id"] for result in page["results"]]
+        url = page["next"]
+
+    assert seen == expected
+    assert [len(page["results"]) for page in pages] == [3, 3, 1]
+    previous = api.get(pages[-1]["previous"]).json()
+    assert [result["order_id"] for result in previous["results"]] == expected[3:6]
+
+
+def test_list_pages_through_orders_created_in_the_same_microsecond(api):
+    same_time = timezone.now()
+    orders = [OrderFactory(created_at=same_time) for _ in range(5)]
+
+    seen, url = [], "/api/orders/?page_size=2"
+    while url:
+        page = api.get(url).json()
+        seen += [result["order_id"] for result in page["results"]]
+        url = page["next"]
+
+    assert sorted(seen) == sorted(str(order.order_id) for order in orders)
+
+
+def test_list_filters_by_status_and_user(api):
+    OrderFactory(user_id="alice", status=Order.Status.COMPLETED)
+    wanted = OrderFactory(user_id="alice", status=Order.Status.PENDING)
+    OrderFactory(user_id="bob", status=Order.Status.PENDING)
+
+    results = api.get("/api/orders/?status=PENDING&user_id=alice").json()["results"]
+
+    assert [result["order_id"] for result in results] == [str(wanted.order_id)]
+
+
+@pytest.mark.parametrize(
+    ("query", "attr"),
+    [
+        ("status=SHIPPED", "status"),
+        ("status=pending", "status"),
+        ("page_size=0", "page_size"),
+        ("page_size=201", "page_size"),
+        ("page_size=abc", "page_size"),
+        ("user_id=" + "x" * 129, "user_id"),
+        ("cursor=garbage", "cursor"),
+        ("cursor=cD1ub3QtYS1kYXRl", "cursor"),  # base64 of "p=not-a-date"
+        ("cursor=bz1hYmM=", "cursor"),  # base64 of "o=abc"
+    ],
+)
+def test_bad_query_parameter_is_a_400_naming_it(api, query, attr):
+    OrderFactory()
+
+    response = api.get(f"/api/orders/?{query}")
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["attr"] == attr
+
+
+def test_list_query_count_does_not_grow_with_the_page(api, django_assert_num_queries):
+    make_orders(30)
+
+    with django_assert_num_queries(1):
+        response = api.get("/api/orders/?page_size=30")
+
+    assert len(response.json()["results"]) == 30

@@ -1,0 +1,110 @@
+"""Project wiring: settings from the environment, schema and docs, admin, CORS."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from django.contrib.auth.models import User
+
+from tests.conftest import ROOT
+from tests.factories import OrderFactory
+
+
+def check_settings(**env: str) -> subprocess.CompletedProcess:
+    """Load the settings in a fresh interpreter with the given environment."""
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "order_system.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": ""}, "DJANGO_SECRET_KEY is required"),
+        ({"DJANGO_DEBUG": "maybe"}, "DJANGO_DEBUG must be 0 or 1"),
+        ({"ORDER_WORKERS": "many"}, "ORDER_WORKERS must be a whole number"),
+        ({"ORDER_WORKERS": "0"}, "ORDER_WORKERS must be at least 1"),
+        ({"ORDER_PROCESSING_SECONDS": "fast"}, "ORDER_PROCESSING_SECONDS must look like"),
+        ({"ORDER_PROCESSING_SECONDS": "5-1"}, "ORDER_PROCESSING_SECONDS must be finite"),
+        ({"ORDER_PROCESSING_SECONDS": "inf"}, "ORDER_PROCESSING_SECONDS must be finite"),
+        ({"ORDER_PROCESSING_SECONDS": "-1"}, "ORDER_PROCESSING_SECONDS must"),
+    ],
+)
+def test_bad_settings_stop_startup_with_a_clear_message(env, message):
+    result = check_settings(**env)
+
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+@pytest.mark.parametrize("value", ["0", "2", "1-5", "0.5-1.5"])
+def test_processing_seconds_accepts_a_fixed_time_or_a_range(value):
+    assert check_settings(ORDER_PROCESSING_SECONDS=value).returncode == 0
+
+
+def test_production_settings_start_with_a_secret_key():
+    assert check_settings(DJANGO_DEBUG="0", DJANGO_SECRET_KEY="x" * 50).returncode == 0
+
+
+@pytest.mark.django_db
+def test_schema_describes_every_order_operation(client):
+    response = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    assert set(paths["/api/orders/"]) >= {"get", "post"}
+    assert "get" in paths["/api/orders/{order_id}/status/"]
+    assert "put" not in paths["/api/orders/{order_id}/"]
+    create = paths["/api/orders/"]["post"]
+    assert "Idempotency-Key" in [parameter["name"] for parameter in create["parameters"]]
+    assert {"201", "400", "409", "413", "415", "422"} <= set(create["responses"])
+
+
+@pytest.mark.django_db
+def test_swagger_ui_is_served_without_a_cdn(client):
+    response = client.get("/api/docs/")
+
+    assert response.status_code == 200
+    assert b"cdn" not in response.content.lower()
+
+
+@pytest.mark.django_db
+def test_admin_lists_searches_and_filters_orders(client):
+    order = OrderFactory(user_id="findme")
+    OrderFactory(user_id="other")
+    client.force_login(User.objects.create_superuser("admin", "admin@example.com", "pw"))
+
+    listing = client.get("/admin/orders/order/")
+    by_user = client.get("/admin/orders/order/", {"q": "findme"})
+    by_id = client.get("/admin/orders/order/", {"q": str(order.order_id)})
+    by_status = client.get("/admin/orders/order/", {"status__exact": "PENDING"})
+    detail = client.get(f"/admin/orders/order/{order.order_id}/change/")
+
+    assert listing.status_code == by_status.status_code == detail.status_code == 200
+    assert list(by_user.context["cl"].result_list) == [order]
+    assert list(by_id.context["cl"].result_list) == [order]
+    assert b"findme" in detail.content
+
+
+@pytest.mark.django_db
+def test_admin_search_with_a_non_uuid_term_does_not_fail(client):
+    client.force_login(User.objects.create_superuser("admin", "admin@example.com", "pw"))
+
+    assert client.get("/admin/orders/order/", {"q": "not a uuid"}).status_code == 200
+
+
+@pytest.mark.django_db
+def test_cors_allows_configured_origins_only(api, settings):
+    settings.CORS_ALLOWED_ORIGINS = ["https://shop.example.com"]
+
+    allowed = api.get("/api/orders/", headers={"Origin": "https://shop.example.com"})
+    other = api.get("/api/orders/", headers={"Origin": "https://evil.example.com"})
+
+    assert allowed["Access-Control-Allow-Origin"] == "https://shop.example.com"
+    assert "Access-Control-Allow-Origin" not in other
