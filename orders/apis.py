@@ -69,7 +69,11 @@ class OrderListApi(APIView):
 
     pagination_class = OrderCursorPagination
 
-    @extend_schema(operation_id="orders_list", parameters=[OrderListFilterSerializer])
+    @extend_schema(
+        operation_id="orders_list",
+        parameters=[OrderListFilterSerializer],
+        responses={200: OrderOutputSerializer(many=True), 400: OpenApiResponse(description="Bad query parameter.")},
+    )
     def get(self, request):
         filters = OrderListFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)

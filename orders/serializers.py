@@ -64,43 +64,33 @@ class OrderCreateInputSerializer(serializers.Serializer):
     total_amount = MoneyField(help_text="A number or numeric string, at least 0, with at most 2 decimal places.")
 
 
+# What a client polling an order's progress needs; the full order adds what the client sent.
+STATUS_FIELDS = [
+    "order_id",
+    "status",
+    "attempts",
+    "failure_reason",
+    "created_at",
+    "started_at",
+    "completed_at",
+    "updated_at",
+]
+
+
+class OrderStatusOutputSerializer(serializers.ModelSerializer):
+    """An order's progress."""
+
+    class Meta:
+        model = Order
+        fields = read_only_fields = STATUS_FIELDS
+
+
 class OrderOutputSerializer(serializers.ModelSerializer):
     """An order as the API shows it; total_amount is a JSON number with the exact stored decimal."""
 
     class Meta:
         model = Order
-        fields = [
-            "order_id",
-            "user_id",
-            "item_ids",
-            "total_amount",
-            "status",
-            "attempts",
-            "failure_reason",
-            "created_at",
-            "started_at",
-            "completed_at",
-            "updated_at",
-        ]
-        read_only_fields = fields
-
-
-class OrderStatusOutputSerializer(serializers.ModelSerializer):
-    """Just what a client polling for progress needs."""
-
-    class Meta:
-        model = Order
-        fields = [
-            "order_id",
-            "status",
-            "attempts",
-            "failure_reason",
-            "created_at",
-            "started_at",
-            "completed_at",
-            "updated_at",
-        ]
-        read_only_fields = fields
+        fields = read_only_fields = ["order_id", "user_id", "item_ids", "total_amount", *STATUS_FIELDS[1:]]
 
 
 class OrderListFilterSerializer(serializers.Serializer):

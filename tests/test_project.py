@@ -6,9 +6,10 @@ import sys
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
 
-from tests.conftest import ROOT
 from tests.factories import OrderFactory
+from tests.helpers import ROOT
 
 
 def check_settings(**env: str) -> subprocess.CompletedProcess:
@@ -108,3 +109,16 @@ def test_cors_allows_configured_origins_only(api, settings):
 
     assert allowed["Access-Control-Allow-Origin"] == "https://shop.example.com"
     assert "Access-Control-Allow-Origin" not in other
+
+
+@pytest.mark.django_db
+def test_sqlite_is_configured_for_concurrent_writers():
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite-only settings")
+    with connection.cursor() as cursor:
+        pragmas = {name: cursor.execute(f"PRAGMA {name}").fetchone()[0] for name in ["journal_mode", "synchronous"]}
+        busy_timeout_ms = cursor.execute("PRAGMA busy_timeout").fetchone()[0]
+
+    assert pragmas == {"journal_mode": "wal", "synchronous": 1}  # 1 is NORMAL
+    assert busy_timeout_ms >= 20_000
+    assert connection.transaction_mode == "IMMEDIATE"

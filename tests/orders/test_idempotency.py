@@ -1,16 +1,15 @@
 """Idempotency-Key on POST /api/orders/, with Stripe's semantics."""
 
 import json
-import threading
 from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from orders.models import IdempotencyKey, Order
+from tests.helpers import run_concurrently
 
 URL = "/api/orders/"
 BODY = {"user_id": "user44", "item_ids": [1, 2, 3], "total_amount": 90.99}
@@ -89,24 +88,8 @@ def test_invalid_body_does_not_use_up_the_key(api):
 
 @pytest.mark.django_db(transaction=True)
 def test_fifty_concurrent_requests_with_one_key_create_exactly_one_order():
-    barrier = threading.Barrier(50)
-    responses = []
+    responses = run_concurrently(lambda: post(APIClient(), key="concurrent"), 50)
 
-    def send():
-        api = APIClient()
-        barrier.wait()
-        try:
-            responses.append(post(api, key="concurrent"))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=send) for _ in range(50)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-
-    assert len(responses) == 50
     assert Order.objects.count() == 1
     order_id = str(Order.objects.get().pk)
     assert all(response.status_code in (201, 409) for response in responses)

@@ -1,14 +1,13 @@
 """orders.services: status changes are compare-and-set and follow the TRANSITIONS table."""
 
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 
 from orders.models import TRANSITIONS, Order
 from orders.services import InvalidTransition, order_claim, order_complete, order_create
 from tests.factories import OrderFactory
+from tests.helpers import run_concurrently
 
 
 def test_transitions_table_covers_every_status_and_only_known_ones():
@@ -82,21 +81,8 @@ def test_a_transition_outside_the_table_raises():
 @pytest.mark.django_db(transaction=True)
 def test_racing_claims_from_many_threads_have_exactly_one_winner():
     order = OrderFactory()
-    barrier = threading.Barrier(16)
-    results = []
 
-    def claim():
-        barrier.wait()
-        try:
-            results.append(order_claim(order_id=order.pk))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=claim) for _ in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    results = run_concurrently(lambda: order_claim(order_id=order.pk), 16)
 
     assert sorted(results) == [False] * 15 + [True]
     order.refresh_from_db()
