@@ -15,11 +15,15 @@ class PayloadTooLarge(exceptions.APIException):
 
 
 class Conflict(exceptions.APIException):
-    """The request clashes with something that already exists."""
+    """The request clashes with the current state; extra facts (such as the current status) join the body."""
 
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The request conflicts with the current state."
     default_code = "conflict"
+
+    def __init__(self, detail=None, code=None, *, extra: dict | None = None):
+        super().__init__(detail, code)
+        self.extra = extra or {}
 
 
 class UnprocessableEntity(exceptions.APIException):
@@ -51,7 +55,10 @@ def exception_handler(exc, context):
     if response is None:
         return None
     default_attr = next((attr for cls, attr in ATTR_BY_EXCEPTION.items() if isinstance(exc, cls)), "request")
-    response.data = error_body(response.status_code, list(flatten(exc.detail, default_attr)))
+    response.data = {
+        **error_body(response.status_code, list(flatten(exc.detail, default_attr))),
+        **getattr(exc, "extra", {}),
+    }
     return response
 
 

@@ -43,6 +43,18 @@ def env_int(name: str, default: int, *, minimum: int = 0) -> int:
     return number
 
 
+def env_float(name: str, default: float, *, minimum: float = 0.0, maximum: float = float("inf")) -> float:
+    """Read a finite number within bounds."""
+    value = os.environ.get(name) or str(default)
+    try:
+        number = float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from None
+    if not minimum <= number <= maximum or number == float("inf"):
+        raise ImproperlyConfigured(f"{name} must be between {minimum} and {maximum}, not {value!r}")
+    return number
+
+
 def env_seconds_range(name: str, default: str) -> tuple[float, float]:
     """Read '2' or '1-5' (uniform range) as (low, high) seconds."""
     value = os.environ.get(name) or default
@@ -181,6 +193,17 @@ SPECTACULAR_SETTINGS = {
 ORDER_WORKERS = env_int("ORDER_WORKERS", 16, minimum=1)
 ORDER_WORKER_AUTOSTART = env_optional_bool("ORDER_WORKER_AUTOSTART")  # unset: only in serving processes
 ORDER_PROCESSING_SECONDS = env_seconds_range("ORDER_PROCESSING_SECONDS", "1-5")
+ORDER_FAILURE_RATE = env_float("ORDER_FAILURE_RATE", 0.0, maximum=1.0)
+# Fixes the simulated work's randomness (durations and failures), for reproducible runs.
+ORDER_RANDOM_SEED = env_int("ORDER_RANDOM_SEED", 0) if os.environ.get("ORDER_RANDOM_SEED") else None
+ORDER_MAX_ATTEMPTS = env_int("ORDER_MAX_ATTEMPTS", 3, minimum=1)
+ORDER_RETRY_BACKOFF_SECONDS = env_float("ORDER_RETRY_BACKOFF_SECONDS", 1.0)  # 1 s, 2 s, 4 s, ... after each failure
+# A claim older than this is presumed abandoned by a dead worker; keep it well above the longest processing time.
+ORDER_LEASE_SECONDS = env_float("ORDER_LEASE_SECONDS", 2 * ORDER_PROCESSING_SECONDS[1] + 30)
+if ORDER_LEASE_SECONDS <= ORDER_PROCESSING_SECONDS[1]:
+    raise ImproperlyConfigured("ORDER_LEASE_SECONDS must be longer than the longest ORDER_PROCESSING_SECONDS")
+ORDER_SWEEP_SECONDS = env_float("ORDER_SWEEP_SECONDS", 2.0, minimum=0.05)
+ORDER_SHUTDOWN_GRACE_SECONDS = env_float("ORDER_SHUTDOWN_GRACE_SECONDS", 5.0)
 ORDER_IDEMPOTENCY_KEY_TTL_HOURS = env_int("ORDER_IDEMPOTENCY_KEY_TTL_HOURS", 24, minimum=24)
 
 LOGGING = {

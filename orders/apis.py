@@ -19,7 +19,7 @@ from orders.serializers import (
     OrderOutputSerializer,
     OrderStatusOutputSerializer,
 )
-from orders.services import IdempotencyKeyReused, OrderAlreadyExists, order_create
+from orders.services import IdempotencyKeyReused, OrderAlreadyExists, OrderNotInStatus, order_cancel, order_create
 
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
@@ -101,6 +101,32 @@ class OrderStatusApi(APIView):
     @extend_schema(operation_id="orders_status", responses={200: OrderStatusOutputSerializer, 404: OpenApiResponse()})
     def get(self, request, order_id: str):
         return Response(OrderStatusOutputSerializer(get_order_or_404(order_id)).data)
+
+
+class OrderCancelApi(APIView):
+    """POST /api/orders/{order_id}/cancel/: cancel an order no worker has taken yet."""
+
+    @extend_schema(
+        operation_id="orders_cancel",
+        request=None,
+        responses={
+            200: OrderOutputSerializer,
+            404: OpenApiResponse(description="No such order."),
+            409: OpenApiResponse(description="The order is not PENDING; the body's `status` says what it is."),
+        },
+    )
+    def post(self, request, order_id: str):
+        order = get_order_or_404(order_id)
+        try:
+            order_cancel(order_id=order.pk)
+        except OrderNotInStatus as exc:
+            raise Conflict(
+                {"status": [f"Only a PENDING order can be cancelled; this one is {exc.status}."]},
+                code="not_pending",
+                extra={"status": exc.status},
+            ) from None
+        order.refresh_from_db()
+        return Response(OrderOutputSerializer(order).data)
 
 
 def get_order_or_404(order_id: str) -> Order:

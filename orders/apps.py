@@ -15,9 +15,9 @@ class OrdersConfig(AppConfig):
 
     def ready(self) -> None:
         if worker_should_autostart():
-            from orders.queueing import get_worker
+            from orders.queueing import start_worker
 
-            get_worker().start()
+            start_worker()
 
 
 def worker_should_autostart() -> bool:

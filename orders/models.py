@@ -29,6 +29,8 @@ class Order(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     failure_reason = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # When a PENDING order may next be claimed: its creation, or a failed attempt's time plus backoff.
+    available_at = models.DateTimeField(default=timezone.now, editable=False)
     started_at = models.DateTimeField(null=True, blank=True, editable=False)
     completed_at = models.DateTimeField(null=True, blank=True, editable=False)
     updated_at = models.DateTimeField(default=timezone.now, editable=False)

@@ -1,24 +1,53 @@
-"""The job every queue backend runs for one order: claim it, do the work, record the outcome."""
+"""The job every queue backend runs for one order, and the sweep that finds orders needing work."""
 
 import random
-import time
+import threading
 from uuid import UUID
 
 from django.conf import settings
 
-from orders.services import order_claim, order_complete
+from orders.selectors import order_ids_due
+from orders.services import order_claim, order_complete, order_fail_attempt, order_release, orders_expire_leases
+
+# How many due orders one sweep queues at most, so a huge backlog never floods memory.
+SWEEP_BATCH = 1000
+
+_random = random.Random(settings.ORDER_RANDOM_SEED)
 
 
-def process_order(order_id: UUID) -> None:
-    """Process one order if it is still PENDING; a lost claim means another worker owns it."""
-    if not order_claim(order_id=order_id):
-        return
-    simulate_work()
-    order_complete(order_id=order_id)
+class SimulatedFailure(Exception):
+    """A payment or stock failure, as ORDER_FAILURE_RATE simulates."""
 
 
-def simulate_work() -> None:
-    """Stand-in for payment and stock calls: sleep ORDER_PROCESSING_SECONDS."""
+class WorkAbandoned(Exception):
+    """The worker is shutting down before this order's work finished."""
+
+
+def process_order(order_id: UUID, abandon: threading.Event) -> None:
+    """Claim the order, do the work, record the outcome; any exception is a failed attempt."""
+    claim = order_claim(order_id=order_id)
+    if claim is None:
+        return  # not due, already taken, or cancelled
+    try:
+        simulate_work(abandon)
+    except WorkAbandoned:
+        order_release(claim=claim)
+    except Exception as exc:
+        order_fail_attempt(claim=claim, reason=f"{type(exc).__name__}: {exc}"[:1000])
+    else:
+        order_complete(claim=claim)
+
+
+def simulate_work(abandon: threading.Event) -> None:
+    """Stand-in for payment and stock calls: ORDER_PROCESSING_SECONDS of work that fails at ORDER_FAILURE_RATE."""
     low, high = settings.ORDER_PROCESSING_SECONDS
-    if high > 0:
-        time.sleep(random.uniform(low, high))
+    if abandon.wait(_random.uniform(low, high)):
+        raise WorkAbandoned()
+    if _random.random() < settings.ORDER_FAILURE_RATE:
+        raise SimulatedFailure("payment declined (simulated)")
+
+
+def sweep() -> list[UUID]:
+    """Recover claims whose worker died, then list PENDING orders that are due, oldest first."""
+    orders_expire_leases()
+    return order_ids_due(limit=SWEEP_BATCH)

@@ -1,5 +1,6 @@
 """enqueue_order: the one place that knows where an order's work goes."""
 
+import atexit
 from uuid import UUID
 
 from django.conf import settings
@@ -13,13 +14,33 @@ def get_worker() -> OrderWorker:
     """This process's worker pool, created on first use."""
     global _worker
     if _worker is None:
-        from orders.processing import process_order
+        from orders.processing import process_order, sweep
 
-        _worker = OrderWorker(workers=settings.ORDER_WORKERS, processor=process_order)
+        _worker = OrderWorker(
+            workers=settings.ORDER_WORKERS,
+            processor=process_order,
+            sweep=sweep,
+            sweep_seconds=settings.ORDER_SWEEP_SECONDS,
+        )
     return _worker
 
 
+def start_worker() -> None:
+    """Run this process's worker until the process exits, then stop it gracefully."""
+    worker = get_worker()
+    worker.start()
+    atexit.register(stop_worker)  # gunicorn, runserver and process_orders all exit through here on SIGTERM/SIGINT
+
+
+def stop_worker() -> None:
+    """Stop this process's worker, if it has one: in-flight orders get ORDER_SHUTDOWN_GRACE_SECONDS."""
+    global _worker
+    worker, _worker = _worker, None
+    if worker is not None:
+        worker.stop(timeout=settings.ORDER_SHUTDOWN_GRACE_SECONDS)
+
+
 def enqueue_order(order_id: UUID) -> None:
-    """Hand a committed order to this process's worker, if it runs one; otherwise recovery finds it PENDING."""
+    """Hand a committed order to this process's worker, if it runs one; otherwise a worker's sweep finds it."""
     if _worker is not None:
         _worker.submit(order_id)

@@ -3,6 +3,7 @@
 from uuid import UUID
 
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from orders.models import Order
 
@@ -20,3 +21,12 @@ def order_list(*, status: str | None = None, user_id: str | None = None) -> Quer
     if user_id is not None:
         orders = orders.filter(user_id=user_id)
     return orders.order_by("-created_at")
+
+
+def order_ids_due(*, limit: int) -> list[UUID]:
+    """PENDING orders a worker may claim now, oldest first; walks the (status, created_at) index."""
+    return list(
+        Order.objects.filter(status=Order.Status.PENDING, available_at__lte=timezone.now())
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:limit]
+    )

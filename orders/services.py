@@ -2,17 +2,21 @@
 
 import hashlib
 import json
+import logging
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from orders.models import TRANSITIONS, IdempotencyKey, Order
 from orders.queueing import enqueue_order
+
+logger = logging.getLogger("orders.transitions")
 
 
 class OrderAlreadyExists(Exception):
@@ -25,6 +29,23 @@ class IdempotencyKeyReused(Exception):
 
 class InvalidTransition(Exception):
     """A status change that TRANSITIONS does not allow."""
+
+
+class OrderNotInStatus(Exception):
+    """The order is not in the status the operation needs; .status says where it is."""
+
+    def __init__(self, status: str):
+        super().__init__(status)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Proof that a worker owns one attempt at an order; started_at fences out any earlier, presumed-dead owner."""
+
+    order_id: uuid.UUID
+    attempt: int
+    started_at: datetime
 
 
 def order_create(
@@ -41,8 +62,15 @@ def order_create(
         with transaction.atomic():
             if idempotency_key is not None and (original := _replay(idempotency_key, fingerprint)):
                 return original, False
+            now = timezone.now()
             order = Order.objects.create(
-                order_id=order_id or uuid.uuid4(), user_id=user_id, item_ids=item_ids, total_amount=total_amount
+                order_id=order_id or uuid.uuid4(),
+                user_id=user_id,
+                item_ids=item_ids,
+                total_amount=total_amount,
+                created_at=now,
+                available_at=now,
+                updated_at=now,
             )
             if idempotency_key is not None:
                 IdempotencyKey.objects.create(key=idempotency_key, fingerprint=fingerprint, order=order)
@@ -57,18 +85,81 @@ def order_create(
     return order, True
 
 
-def order_claim(*, order_id: uuid.UUID) -> bool:
-    """Take ownership of a PENDING order; False if another worker or process got it first."""
+def order_claim(*, order_id: uuid.UUID) -> Claim | None:
+    """Take ownership of a PENDING order that is due; None if it is not, or another worker got it first."""
     now = timezone.now()
-    return _transition(
-        order_id, Order.Status.PENDING, Order.Status.PROCESSING, now, started_at=now, attempts=F("attempts") + 1
+    current = Order.objects.filter(pk=order_id, status=Order.Status.PENDING, available_at__lte=now).values(
+        "attempts", "available_at"
     )
+    if not (current := current.first()):
+        return None
+    attempt = current["attempts"] + 1
+    claimed = _transition(
+        order_id,
+        Order.Status.PENDING,
+        Order.Status.PROCESSING,
+        now,
+        attempt=attempt,
+        waited=now - current["available_at"],
+        guard={"attempts": current["attempts"]},
+        attempts=attempt,
+        started_at=now,
+    )
+    return Claim(order_id, attempt, now) if claimed else None
 
 
-def order_complete(*, order_id: uuid.UUID) -> bool:
+def order_complete(*, claim: Claim) -> bool:
     """Finish an order this worker owns; False if it no longer owns it."""
     now = timezone.now()
-    return _transition(order_id, Order.Status.PROCESSING, Order.Status.COMPLETED, now, completed_at=now)
+    return _move_claimed(claim, Order.Status.COMPLETED, now, completed_at=now)
+
+
+def order_fail_attempt(*, claim: Claim, reason: str) -> str | None:
+    """Record a failed attempt: retry later with exponential backoff, or FAILED after the last attempt.
+
+    Returns the status the order moved to, or None if this worker no longer owned it.
+    """
+    now = timezone.now()
+    if claim.attempt >= settings.ORDER_MAX_ATTEMPTS:
+        failed = _move_claimed(claim, Order.Status.FAILED, now, failure_reason=reason, completed_at=now)
+        return Order.Status.FAILED if failed else None
+    # No enqueue here: the order is not due yet. The worker's sweep queues it once available_at has passed.
+    retry_at = now + retry_delay(claim.attempt)
+    retried = _move_claimed(claim, Order.Status.PENDING, now, failure_reason=reason, available_at=retry_at)
+    return Order.Status.PENDING if retried else None
+
+
+def order_release(*, claim: Claim) -> bool:
+    """Hand an unfinished order back to PENDING, e.g. at shutdown, so another worker can take it at once."""
+    now = timezone.now()
+    return _move_claimed(claim, Order.Status.PENDING, now, available_at=now)
+
+
+def order_cancel(*, order_id: uuid.UUID) -> None:
+    """Cancel a PENDING order so that no worker ever processes it; raises OrderNotInStatus otherwise."""
+    _from_status_by_operator(order_id, Order.Status.PENDING, Order.Status.CANCELLED)
+
+
+def order_retry(*, order_id: uuid.UUID) -> None:
+    """Give a FAILED order a fresh set of attempts and queue it; raises OrderNotInStatus otherwise."""
+    _from_status_by_operator(order_id, Order.Status.FAILED, Order.Status.PENDING, attempts=0)
+    transaction.on_commit(partial(enqueue_order, order_id))
+
+
+def orders_expire_leases() -> int:
+    """Return claims older than ORDER_LEASE_SECONDS (their worker died) to PENDING, or FAILED after the last attempt."""
+    now = timezone.now()
+    expired = Order.objects.filter(
+        status=Order.Status.PROCESSING, started_at__lt=now - timedelta(seconds=settings.ORDER_LEASE_SECONDS)
+    ).values_list("order_id", "attempts", "started_at")
+    moved = 0
+    for order_id, attempts, started_at in expired:
+        claim = Claim(order_id, attempts, started_at)
+        if attempts >= settings.ORDER_MAX_ATTEMPTS:
+            moved += order_fail_attempt(claim=claim, reason="Lease expired: the worker stopped responding.") is not None
+        else:
+            moved += order_release(claim=claim)
+    return moved
 
 
 def idempotency_keys_prune(*, older_than: timedelta) -> int:
@@ -77,12 +168,72 @@ def idempotency_keys_prune(*, older_than: timedelta) -> int:
     return deleted
 
 
-def _transition(order_id: uuid.UUID, from_status: str, to_status: str, now: datetime, **changes) -> bool:
-    """Change status with one conditional UPDATE, so that two workers can never both own an order."""
+def retry_delay(attempt: int) -> timedelta:
+    """Exponential backoff after a failed attempt: base, 2 x base, 4 x base, ..., at most 5 minutes."""
+    return timedelta(seconds=min(settings.ORDER_RETRY_BACKOFF_SECONDS * 2 ** (attempt - 1), 300))
+
+
+def _from_status_by_operator(order_id: uuid.UUID, from_status: str, to_status: str, **changes) -> None:
+    """An operator's status change (API or admin); raises Order.DoesNotExist or OrderNotInStatus."""
+    now = timezone.now()
+    current = Order.objects.values("status", "attempts", "updated_at").get(pk=order_id)
+    if current["status"] != from_status:
+        raise OrderNotInStatus(current["status"])
+    waited = now - current["updated_at"]
+    if not _transition(
+        order_id, from_status, to_status, now, attempt=current["attempts"], waited=waited, available_at=now, **changes
+    ):
+        # It moved between the read and the UPDATE.
+        raise OrderNotInStatus(Order.objects.values_list("status", flat=True).get(pk=order_id))
+
+
+def _move_claimed(claim: Claim, to_status: str, now: datetime, **changes) -> bool:
+    """Move an order out of PROCESSING, but only if the claim still owns it."""
+    return _transition(
+        claim.order_id,
+        Order.Status.PROCESSING,
+        to_status,
+        now,
+        attempt=claim.attempt,
+        waited=now - claim.started_at,
+        guard={"started_at": claim.started_at},
+        **changes,
+    )
+
+
+def _transition(
+    order_id: uuid.UUID,
+    from_status: str,
+    to_status: str,
+    now: datetime,
+    *,
+    attempt: int,
+    waited: timedelta,
+    guard: dict | None = None,
+    **changes,
+) -> bool:
+    """Change status with one conditional UPDATE, so that two workers can never both own an order.
+
+    guard adds conditions (the claim's fence); waited is the time spent in from_status, for the log line.
+    """
     if to_status not in TRANSITIONS[from_status]:
         raise InvalidTransition(f"{from_status} -> {to_status}")
-    moved = Order.objects.filter(pk=order_id, status=from_status).update(status=to_status, updated_at=now, **changes)
-    return moved == 1
+    moved = (
+        Order.objects.filter(pk=order_id, status=from_status, **(guard or {})).update(
+            status=to_status, updated_at=now, **changes
+        )
+        == 1
+    )
+    if moved:
+        logger.info(
+            "order_id=%s from=%s to=%s attempt=%d duration=%.3f",
+            order_id,
+            from_status,
+            to_status,
+            attempt,
+            waited.total_seconds(),
+        )
+    return moved
 
 
 def _fingerprint(**request) -> str:

@@ -10,4 +10,5 @@ urlpatterns = [
     path("orders/", apis.OrderCollectionApi.as_view(), name="collection"),
     path("orders/<str:order_id>/", apis.OrderDetailApi.as_view(), name="detail"),
     path("orders/<str:order_id>/status/", apis.OrderStatusApi.as_view(), name="status"),
+    path("orders/<str:order_id>/cancel/", apis.OrderCancelApi.as_view(), name="cancel"),
 ]

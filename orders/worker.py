@@ -3,79 +3,129 @@
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from uuid import UUID
 
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 logger = logging.getLogger(__name__)
 
+# How long threads get, after the grace period, to hand back what they hold before stop() gives up on them.
+RELEASE_SECONDS = 5.0
+
 
 class OrderWorker:
-    """FIFO worker pool fed by an in-process queue.Queue; it owns the queue and its threads."""
+    """FIFO worker pool fed by an in-process queue.Queue; it owns the queue, its threads and a recovery sweeper.
 
-    def __init__(self, *, workers: int, processor: Callable[[UUID], None]):
+    processor(order_id, abandon) does one order and should give it back when the abandon event is set.
+    sweep() returns ids that need work (recovered or due for retry), oldest first; it runs at start and every
+    sweep_seconds after that.
+    """
+
+    def __init__(
+        self,
+        *,
+        workers: int,
+        processor: Callable[[UUID, threading.Event], None],
+        sweep: Callable[[], Iterable[UUID]],
+        sweep_seconds: float,
+    ):
         self.workers = workers
         self._processor = processor
+        self._sweep = sweep
+        self._sweep_seconds = sweep_seconds
         self._queue: queue.Queue[UUID | None] = queue.Queue()
-        self._queued: set[UUID] = set()  # ids waiting or being processed here, so nothing is queued twice
+        self._queued: set[UUID] = set()  # waiting or in progress here, so nothing is queued twice
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._busy = 0
+        self._stopping = threading.Event()  # take no new orders
+        self._abandon = threading.Event()  # the grace period is over: hand back what is in flight
 
     def start(self) -> None:
-        """Start the threads; calling it again does nothing."""
+        """Start the threads and the sweeper; calling it again does nothing."""
         with self._lock:
-            if self._threads:
+            if self._threads or self._stopping.is_set():
                 return
             self._threads = [
                 threading.Thread(target=self._run, name=f"order-worker-{n}", daemon=True) for n in range(self.workers)
             ]
+            self._threads.append(threading.Thread(target=self._sweep_forever, name="order-sweeper", daemon=True))
         for thread in self._threads:
             thread.start()
 
     def submit(self, order_id: UUID) -> None:
         """Queue an order behind every order submitted before it, unless it is already queued here."""
         with self._lock:
-            if order_id in self._queued:
+            if order_id in self._queued or self._stopping.is_set():
                 return
             self._queued.add(order_id)
         self._queue.put(order_id)
 
     def stop(self, *, timeout: float) -> None:
-        """Stop taking orders and wait up to timeout for the threads to finish what they hold."""
-        with self._lock:
-            threads, self._threads = self._threads, []
-        for _ in threads:
+        """Take no new orders, give in-flight ones up to timeout to finish, then have the rest handed back."""
+        self._stopping.set()
+        for _ in range(self.workers):
             self._queue.put(None)
-        for thread in threads:
-            thread.join(timeout)
-
-    def is_queued(self, order_id: UUID) -> bool:
-        """Whether this worker already holds the order, waiting or in progress."""
-        with self._lock:
-            return order_id in self._queued
+        self._join(timeout)
+        self._abandon.set()
+        self._join(RELEASE_SECONDS)
 
     @property
     def alive(self) -> int:
-        return sum(thread.is_alive() for thread in self._threads)
+        """Processing threads still running."""
+        return sum(thread.is_alive() for thread in self._threads if thread.name != "order-sweeper")
 
     @property
     def busy(self) -> int:
+        """Processing threads working on an order right now."""
         return self._busy
 
+    def _join(self, timeout: float) -> None:
+        deadline = threading.Event()
+        timer = threading.Timer(timeout, deadline.set)
+        timer.start()
+        for thread in self._threads:
+            while thread.is_alive() and not deadline.is_set():
+                thread.join(0.05)
+        timer.cancel()
+
     def _run(self) -> None:
-        while (order_id := self._queue.get()) is not None:
+        try:
+            self._work()
+        finally:
+            connections.close_all()  # this thread's own connections; nobody else can close them
+
+    def _work(self) -> None:
+        while (order_id := self._queue.get()) is not None and not self._stopping.is_set():
             with self._lock:
                 self._busy += 1
             close_old_connections()
             try:
-                self._processor(order_id)
+                self._processor(order_id, self._abandon)
             except Exception:
-                # The order stays where it was; recovery picks it up. The thread must survive.
-                logger.exception("order %s: processing raised", order_id)
+                # The order stays where it was and recovery picks it up; the thread must survive.
+                logger.exception("order_id=%s processing raised", order_id)
             finally:
                 close_old_connections()
                 with self._lock:
                     self._busy -= 1
                     self._queued.discard(order_id)
+
+    def _sweep_forever(self) -> None:
+        try:
+            self._sweep_until_stopped()
+        finally:
+            connections.close_all()
+
+    def _sweep_until_stopped(self) -> None:
+        while not self._stopping.is_set():
+            close_old_connections()
+            try:
+                for order_id in self._sweep():
+                    self.submit(order_id)
+            except Exception:
+                logger.exception("order sweep failed; trying again in %ss", self._sweep_seconds)
+            finally:
+                close_old_connections()
+            self._stopping.wait(self._sweep_seconds)

@@ -1,13 +1,16 @@
 """Test helpers: real threads, and a real server subprocess."""
 
+import contextlib
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 from django.db import connection
@@ -42,52 +45,93 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class Server:
-    """A real gunicorn server (make run's configuration) on 127.0.0.1 with its own SQLite file."""
+class Database:
+    """A SQLite file for server subprocesses, migrated, that the test can read directly."""
 
-    def __init__(self, tmp_path: Path, **env: str):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.database = tmp_path / "server.sqlite3"
-        self.env = {
-            **os.environ,
-            "DATABASE_URL": f"sqlite:///{self.database}",
-            "ORDER_PROCESSING_SECONDS": "0",
-            **env,
-        }
-        self.log = tmp_path / "server.log"
+    def __init__(self, path: Path):
+        self.path = path
+        self.url = f"sqlite:///{path}"
+
+    def migrate(self, env: dict) -> None:
+        command = [sys.executable, "manage.py", "migrate", "--noinput", "-v0"]
+        subprocess.run(command, cwd=ROOT, env={**env, "DATABASE_URL": self.url}, check=True, timeout=120)
+
+    def query(self, sql: str) -> list[tuple]:
+        with sqlite3.connect(self.path, timeout=30) as db:
+            return db.execute(sql).fetchall()
+
+    def statuses(self) -> Counter:
+        return Counter(dict(self.query("SELECT status, COUNT(*) FROM orders_order GROUP BY status")))
+
+
+class Process:
+    """A subprocess of this project (gunicorn or a management command) in its own process group, with a log file."""
+
+    def __init__(self, command: list[str], database: Database, log: Path, **env: str):
+        self.command = command
+        self.database = database
+        self.log = log
+        self.env = {**os.environ, "DATABASE_URL": database.url, "ORDER_PROCESSING_SECONDS": "0", **env}
         self.process: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 30) -> None:
-        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=self.env, check=True)
-        command = [sys.executable, "-m", "gunicorn", "--config", "order_system/gunicorn.conf.py"]
+    def start(self) -> None:
+        self.database.migrate(self.env)
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [*command, "--bind", f"127.0.0.1:{self.port}"],
+                self.command,
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group, so stop() reaches the workers too
+                start_new_session=True,  # its own process group, so a signal reaches its children too
             )
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
+        """Signal the whole process group by the PID we started, and wait; SIGKILL if it does not exit in time."""
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, sig)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)  # anything left of the group after its leader exited
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+class Server(Process):
+    """A real gunicorn server with make run's configuration on a free port of 127.0.0.1."""
+
+    def __init__(self, database: Database, log: Path, **env: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        command = [sys.executable, "-m", "gunicorn", "--config", "order_system/gunicorn.conf.py"]
+        super().__init__([*command, "--bind", f"127.0.0.1:{self.port}"], database, log, **env)
+
+    def start(self, timeout: float = 30) -> None:
+        super().start()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.log.read_text()}")
+                raise RuntimeError(f"server exited early:\n{self.output()}")
             try:
                 with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as response:
                     if response.status == 200:
                         return
             except OSError:
                 time.sleep(0.1)
-        raise RuntimeError(f"server did not come up in {timeout}s:\n{self.log.read_text()}")
+        raise RuntimeError(f"server did not come up in {timeout}s:\n{self.output()}")
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, sig)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout)
+
+def wait_for(condition, timeout: float = 30, interval: float = 0.05, until=bool):
+    """Poll until until(condition()) holds and return the last result; fail the test after timeout."""
+    deadline = time.monotonic() + timeout
+    while not until(result := condition()):
+        assert time.monotonic() < deadline, f"not true after {timeout}s: {condition.__doc__ or condition}"
+        time.sleep(interval)
+    return result

@@ -2,7 +2,6 @@
 
 import http.client
 import json
-import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -32,8 +31,7 @@ def test_300_concurrent_posts_are_all_accepted_stored_once_and_exact(server):
     returned = {body["user_id"]: body for _, body in results}
     assert len({body["order_id"] for body in returned.values()}) == 300
     assert all(returned[f"user{n}"]["total_amount"] == amounts[n] for n in range(300))
-    with sqlite3.connect(server.database) as db:
-        rows = db.execute("SELECT order_id, user_id, CAST(total_amount AS TEXT) FROM orders_order").fetchall()
+    rows = server.database.query("SELECT order_id, user_id, CAST(total_amount AS TEXT) FROM orders_order")
     assert len(rows) == len({row[0] for row in rows}) == 300
     stored = {user_id: Decimal(amount).quantize(Decimal("0.01")) for _, user_id, amount in rows}
     assert stored == {f"user{n}": amounts[n] for n in range(300)}

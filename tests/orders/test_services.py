@@ -1,13 +1,36 @@
-"""orders.services: status changes are compare-and-set and follow the TRANSITIONS table."""
+"""orders.services: every status change is a compare-and-set that follows the TRANSITIONS table."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from orders.models import TRANSITIONS, Order
-from orders.services import InvalidTransition, order_claim, order_complete, order_create
+from orders.services import (
+    Claim,
+    InvalidTransition,
+    OrderNotInStatus,
+    _transition,
+    order_cancel,
+    order_claim,
+    order_complete,
+    order_create,
+    order_fail_attempt,
+    order_release,
+    order_retry,
+    orders_expire_leases,
+    retry_delay,
+)
 from tests.factories import OrderFactory
 from tests.helpers import run_concurrently
+
+pytestmark = pytest.mark.django_db
+
+
+def claimed_order(**fields) -> tuple[Order, Claim]:
+    order = OrderFactory(**fields)
+    return order, order_claim(order_id=order.pk)
 
 
 def test_transitions_table_covers_every_status_and_only_known_ones():
@@ -16,74 +39,191 @@ def test_transitions_table_covers_every_status_and_only_known_ones():
     assert TRANSITIONS[Order.Status.COMPLETED] == TRANSITIONS[Order.Status.CANCELLED] == frozenset()
 
 
-@pytest.mark.django_db
-def test_create_stores_a_pending_order_and_reports_it_created():
-    order, created = order_create(user_id="u", item_ids=[1], total_amount=Decimal("1.50"))
+def test_a_transition_outside_the_table_raises_and_changes_nothing():
+    order = OrderFactory(status=Order.Status.COMPLETED)
 
-    assert created is True
-    assert Order.objects.get(pk=order.pk).status == Order.Status.PENDING
-
-
-@pytest.mark.django_db
-def test_claim_moves_pending_to_processing_and_counts_the_attempt():
-    order = OrderFactory()
-
-    assert order_claim(order_id=order.pk) is True
+    with pytest.raises(InvalidTransition):
+        _transition(
+            order.pk, Order.Status.COMPLETED, Order.Status.PENDING, timezone.now(), attempt=1, waited=timedelta()
+        )
 
     order.refresh_from_db()
+    assert order.status == Order.Status.COMPLETED
+
+
+def test_create_stores_a_pending_order_that_is_due_at_once():
+    order, created = order_create(user_id="u", item_ids=[1], total_amount=Decimal("1.50"))
+
+    stored = Order.objects.get(pk=order.pk)
+    assert created is True
+    assert stored.status == Order.Status.PENDING
+    assert stored.created_at == stored.available_at == stored.updated_at
+
+
+def test_claim_moves_pending_to_processing_and_counts_the_attempt():
+    order, claim = claimed_order()
+
+    order.refresh_from_db()
+    assert claim == Claim(order.pk, 1, order.started_at)
     assert (order.status, order.attempts) == (Order.Status.PROCESSING, 1)
-    assert order.started_at is not None
     assert order.updated_at == order.started_at
 
 
-@pytest.mark.django_db
-def test_second_claim_loses_and_changes_nothing():
-    order = OrderFactory()
-    order_claim(order_id=order.pk)
+def test_claim_logs_one_structured_line(caplog):
+    caplog.set_level("INFO", logger="orders.transitions")
 
-    assert order_claim(order_id=order.pk) is False
+    order, _ = claimed_order()
+
+    [record] = caplog.records
+    assert record.getMessage().startswith(f"order_id={order.pk} from=PENDING to=PROCESSING attempt=1 duration=")
+
+
+def test_second_claim_loses_and_changes_nothing():
+    order, _ = claimed_order()
+
+    assert order_claim(order_id=order.pk) is None
 
     order.refresh_from_db()
     assert order.attempts == 1
 
 
-@pytest.mark.django_db
-@pytest.mark.parametrize("status", [Order.Status.PENDING, Order.Status.COMPLETED, Order.Status.CANCELLED])
-def test_complete_only_moves_a_processing_order(status):
+def test_an_order_waiting_for_its_retry_cannot_be_claimed_early():
+    order = OrderFactory(available_at=timezone.now() + timedelta(minutes=1))
+
+    assert order_claim(order_id=order.pk) is None
+
+
+@pytest.mark.parametrize("status", [Order.Status.CANCELLED, Order.Status.COMPLETED, Order.Status.FAILED])
+def test_an_order_that_is_not_pending_is_never_claimed(status):
     order = OrderFactory(status=status)
 
-    assert order_complete(order_id=order.pk) is False
-
-    order.refresh_from_db()
-    assert order.status == status
-    assert order.completed_at is None
+    assert order_claim(order_id=order.pk) is None
 
 
-@pytest.mark.django_db
-def test_complete_sets_completed_at():
-    order = OrderFactory()
-    order_claim(order_id=order.pk)
+def test_racing_claims_from_many_threads_have_exactly_one_winner_for_every_order(transactional_db):
+    for order in OrderFactory.create_batch(20):
+        claims = run_concurrently(lambda order=order: order_claim(order_id=order.pk), 16)
 
-    assert order_complete(order_id=order.pk) is True
+        assert len([claim for claim in claims if claim is not None]) == 1
+        order.refresh_from_db()
+        assert (order.status, order.attempts) == (Order.Status.PROCESSING, 1)
+
+
+def test_complete_finishes_a_claimed_order():
+    order, claim = claimed_order()
+
+    assert order_complete(claim=claim) is True
 
     order.refresh_from_db()
     assert order.status == Order.Status.COMPLETED
     assert order.completed_at == order.updated_at
 
 
-def test_a_transition_outside_the_table_raises():
-    from orders.services import _transition
+def test_a_stale_claim_cannot_complete_an_order_someone_else_now_owns():
+    order, stale = claimed_order()
+    order_release(claim=stale)
+    current = order_claim(order_id=order.pk)
 
-    with pytest.raises(InvalidTransition):
-        _transition(None, Order.Status.COMPLETED, Order.Status.PENDING, None)
+    assert order_complete(claim=stale) is False
+    assert order_fail_attempt(claim=stale, reason="late") is None
+    assert order_release(claim=stale) is False
+    order.refresh_from_db()
+    assert (order.status, order.attempts, order.started_at) == (Order.Status.PROCESSING, 2, current.started_at)
 
 
-@pytest.mark.django_db(transaction=True)
-def test_racing_claims_from_many_threads_have_exactly_one_winner():
+def test_failed_attempt_is_retried_after_exponential_backoff(settings):
+    settings.ORDER_RETRY_BACKOFF_SECONDS = 10
+    order, claim = claimed_order()
+
+    assert order_fail_attempt(claim=claim, reason="card declined") == Order.Status.PENDING
+
+    order.refresh_from_db()
+    assert order.status == Order.Status.PENDING
+    assert order.failure_reason == "card declined"
+    assert order.available_at == order.updated_at + timedelta(seconds=10)
+    assert order_claim(order_id=order.pk) is None  # not due yet
+
+
+def test_retry_delay_doubles_and_is_capped(settings):
+    settings.ORDER_RETRY_BACKOFF_SECONDS = 1.5
+
+    assert [retry_delay(attempt).total_seconds() for attempt in (1, 2, 3, 4)] == [1.5, 3.0, 6.0, 12.0]
+    assert retry_delay(50) == timedelta(minutes=5)
+
+
+def test_last_failed_attempt_fails_the_order_with_its_reason(settings):
+    settings.ORDER_MAX_ATTEMPTS = 1
+    order, claim = claimed_order()
+
+    assert order_fail_attempt(claim=claim, reason="out of stock") == Order.Status.FAILED
+
+    order.refresh_from_db()
+    assert (order.status, order.failure_reason) == (Order.Status.FAILED, "out of stock")
+    assert order.completed_at == order.updated_at
+
+
+def test_expired_lease_goes_back_to_pending_and_a_fresh_one_stays(settings):
+    settings.ORDER_LEASE_SECONDS = 60
+    expired, claim = claimed_order()
+    fresh, _ = claimed_order()
+    Order.objects.filter(pk=expired.pk).update(started_at=claim.started_at - timedelta(seconds=61))
+
+    assert orders_expire_leases() == 1
+
+    expired.refresh_from_db()
+    fresh.refresh_from_db()
+    assert (expired.status, fresh.status) == (Order.Status.PENDING, Order.Status.PROCESSING)
+    assert expired.available_at <= timezone.now()
+
+
+def test_expired_lease_on_the_last_attempt_fails_the_order(settings):
+    settings.ORDER_MAX_ATTEMPTS = 1
+    settings.ORDER_LEASE_SECONDS = 60
+    order, _ = claimed_order()
+    Order.objects.filter(pk=order.pk).update(started_at=timezone.now() - timedelta(seconds=61))
+
+    assert orders_expire_leases() == 1
+
+    order.refresh_from_db()
+    assert order.status == Order.Status.FAILED
+    assert "Lease expired" in order.failure_reason
+
+
+def test_cancel_moves_pending_to_cancelled_and_it_is_never_claimed():
     order = OrderFactory()
 
-    results = run_concurrently(lambda: order_claim(order_id=order.pk), 16)
+    order_cancel(order_id=order.pk)
 
-    assert sorted(results) == [False] * 15 + [True]
     order.refresh_from_db()
-    assert order.attempts == 1
+    assert order.status == Order.Status.CANCELLED
+    assert order_claim(order_id=order.pk) is None
+
+
+@pytest.mark.parametrize("status", [s for s in Order.Status if s != Order.Status.PENDING])
+def test_cancel_of_an_order_that_is_not_pending_raises_with_its_status(status):
+    order = OrderFactory(status=status)
+
+    with pytest.raises(OrderNotInStatus) as raised:
+        order_cancel(order_id=order.pk)
+
+    assert raised.value.status == status
+    order.refresh_from_db()
+    assert order.status == status
+
+
+def test_retry_gives_a_failed_order_fresh_attempts():
+    order = OrderFactory(status=Order.Status.FAILED, attempts=3, failure_reason="declined")
+
+    order_retry(order_id=order.pk)
+
+    order.refresh_from_db()
+    assert (order.status, order.attempts) == (Order.Status.PENDING, 0)
+    assert order_claim(order_id=order.pk).attempt == 1
+
+
+@pytest.mark.parametrize("status", [s for s in Order.Status if s != Order.Status.FAILED])
+def test_retry_of_an_order_that_has_not_failed_raises(status):
+    order = OrderFactory(status=status)
+
+    with pytest.raises(OrderNotInStatus):
+        order_retry(order_id=order.pk)

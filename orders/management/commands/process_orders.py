@@ -1,0 +1,25 @@
+"""A worker-only process: runs the order worker with no HTTP server, until SIGTERM or SIGINT."""
+
+import signal
+import threading
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from orders.queueing import start_worker, stop_worker
+
+
+class Command(BaseCommand):
+    """Add processing capacity next to the web servers; every process shares the work through the database."""
+
+    help = "Process orders without serving HTTP, until SIGTERM or SIGINT."
+
+    def handle(self, *args, **options):
+        stopping = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stopping.set())
+        start_worker()
+        self.stdout.write(f"Processing orders with {settings.ORDER_WORKERS} threads; SIGTERM or Ctrl-C stops.")
+        stopping.wait()
+        self.stdout.write("Stopping: in-flight orders finish or go back to PENDING.")
+        stop_worker()

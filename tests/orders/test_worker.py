@@ -1,0 +1,202 @@
+"""The in-process worker: FIFO, failures and retries, recovery and admin actions, with real threads."""
+
+import threading
+from collections import Counter
+from decimal import Decimal
+
+from django.contrib.auth.models import User
+
+from orders import processing
+from orders.models import Order
+from orders.services import order_create
+from orders.worker import OrderWorker
+from tests.factories import OrderFactory
+from tests.helpers import wait_for
+
+
+def create_orders(count: int) -> list[Order]:
+    return [order_create(user_id=f"user{n}", item_ids=[n + 1], total_amount=Decimal("1.00"))[0] for n in range(count)]
+
+
+def all_final(*statuses: str):
+    def check():
+        return Order.objects.exclude(status__in=statuses).count() == 0
+
+    return check
+
+
+def test_orders_start_in_commit_order_with_one_worker(settings, transactional_db):
+    from orders import queueing
+
+    settings.ORDER_WORKERS = 1
+    worker = queueing.get_worker()  # created but not started: the queue fills in commit order
+    try:
+        orders = create_orders(30)
+        worker.start()
+        wait_for(all_final(Order.Status.COMPLETED))
+    finally:
+        queueing.stop_worker()
+
+    started = list(Order.objects.order_by("started_at").values_list("pk", flat=True))
+    assert started == [order.pk for order in orders]
+
+
+def test_worker_completes_every_order_exactly_once(order_worker):
+    create_orders(50)
+
+    wait_for(all_final(Order.Status.COMPLETED))
+
+    assert set(Order.objects.values_list("attempts", flat=True)) == {1}
+
+
+def test_orders_already_pending_at_start_are_recovered_oldest_first(settings, transactional_db):
+    from orders import queueing
+
+    settings.ORDER_WORKERS = 1
+    orders = OrderFactory.create_batch(5)  # committed, never queued: as after a restart
+    try:
+        queueing.get_worker().start()
+        wait_for(all_final(Order.Status.COMPLETED))
+    finally:
+        queueing.stop_worker()
+
+    started = list(Order.objects.order_by("started_at").values_list("pk", flat=True))
+    assert started == [order.pk for order in sorted(orders, key=lambda order: order.created_at)]
+
+
+def test_failing_orders_are_retried_with_backoff_then_fail_with_a_reason(order_worker, settings, caplog):
+    caplog.set_level("INFO", logger="orders.transitions")
+    settings.ORDER_FAILURE_RATE = 1.0
+    settings.ORDER_RETRY_BACKOFF_SECONDS = 0.2
+    [order] = create_orders(1)
+
+    wait_for(all_final(Order.Status.FAILED))
+
+    order.refresh_from_db()
+    assert order.attempts == 3
+    assert order.failure_reason == "SimulatedFailure: payment declined (simulated)"
+    lines = [record for record in caplog.records if str(order.pk) in record.getMessage()]
+    moves = [record.getMessage().split(" ")[1:3] for record in lines]
+    assert moves == [["from=PENDING", "to=PROCESSING"], ["from=PROCESSING", "to=PENDING"]] * 2 + [
+        ["from=PENDING", "to=PROCESSING"],
+        ["from=PROCESSING", "to=FAILED"],
+    ]
+    # Backoff: each retry's claim comes at least 0.2 s, then 0.4 s, after the failure before it.
+    gaps = [lines[i + 1].created - lines[i].created for i in (1, 3)]
+    assert gaps[0] >= 0.2
+    assert gaps[1] >= 0.4
+
+
+def test_with_a_seeded_failure_rate_every_order_ends_final_within_its_attempts(order_worker, settings):
+    settings.ORDER_FAILURE_RATE = 0.5
+    settings.ORDER_RETRY_BACKOFF_SECONDS = 0.01
+    processing._random.seed(20261125)
+
+    create_orders(80)
+    wait_for(all_final(Order.Status.COMPLETED, Order.Status.FAILED))
+
+    outcomes = Counter(Order.objects.values_list("status", "attempts"))
+    assert outcomes[(Order.Status.FAILED, 3)] >= 1
+    assert sum(count for (status, attempts), count in outcomes.items() if status == Order.Status.COMPLETED) >= 1
+    assert outcomes[(Order.Status.COMPLETED, 2)] + outcomes[(Order.Status.COMPLETED, 3)] >= 1
+    assert all(1 <= attempts <= 3 for _, attempts in outcomes)
+    assert all(status != Order.Status.FAILED or attempts == 3 for status, attempts in outcomes)
+    assert not Order.objects.filter(status=Order.Status.FAILED, failure_reason="").exists()
+
+
+def test_admin_retry_sends_failed_orders_back_through_the_worker(order_worker, settings, client):
+    settings.ORDER_FAILURE_RATE = 1.0
+    orders = create_orders(3)
+    wait_for(all_final(Order.Status.FAILED))
+    settings.ORDER_FAILURE_RATE = 0.0
+    client.force_login(User.objects.create_superuser("admin", "admin@example.com", "pw"))
+
+    response = client.post(
+        "/admin/orders/order/",
+        {"action": "retry_orders", "_selected_action": [str(order.pk) for order in orders]},
+        follow=True,
+    )
+
+    assert "3 order(s) retried." in [str(message) for message in response.context["messages"]]
+    wait_for(all_final(Order.Status.COMPLETED))
+    assert set(Order.objects.values_list("attempts", flat=True)) == {1}
+
+
+def test_admin_cancel_cancels_pending_orders_and_skips_others(client, db):
+    pending = OrderFactory()
+    done = OrderFactory(status=Order.Status.COMPLETED)
+    client.force_login(User.objects.create_superuser("admin", "admin@example.com", "pw"))
+
+    response = client.post(
+        "/admin/orders/order/",
+        {"action": "cancel_orders", "_selected_action": [str(pending.pk), str(done.pk)]},
+        follow=True,
+    )
+
+    messages = [str(message) for message in response.context["messages"]]
+    assert messages == ["1 order(s) cancelled.", "1 order(s) skipped: not PENDING."]
+    pending.refresh_from_db()
+    done.refresh_from_db()
+    assert (pending.status, done.status) == (Order.Status.CANCELLED, Order.Status.COMPLETED)
+
+
+def test_an_exception_in_a_job_never_kills_a_worker_thread():
+    done = []
+
+    def processor(order_id, abandon):
+        if order_id == 1:
+            raise RuntimeError("boom")
+        done.append(order_id)
+
+    worker = OrderWorker(workers=1, processor=processor, sweep=list, sweep_seconds=60)
+    worker.start()
+    try:
+        worker.submit(1)
+        worker.submit(2)
+        wait_for(lambda: done == [2])
+        assert worker.alive == 1
+    finally:
+        worker.stop(timeout=1)
+
+
+def test_stop_hands_back_work_still_running_after_the_grace_period():
+    finished = threading.Event()
+    outcomes = []
+
+    def processor(order_id, abandon):
+        finished.set()
+        outcomes.append("abandoned" if abandon.wait(30) else "finished")
+
+    worker = OrderWorker(workers=1, processor=processor, sweep=list, sweep_seconds=60)
+    worker.start()
+    worker.submit(1)
+    finished.wait(10)
+
+    worker.stop(timeout=0.1)
+
+    assert outcomes == ["abandoned"]
+    assert worker.alive == 0
+
+
+def test_an_id_is_queued_once_however_often_it_is_submitted():
+    seen = []
+    worker = OrderWorker(
+        workers=1, processor=lambda order_id, abandon: seen.append(order_id), sweep=list, sweep_seconds=60
+    )
+
+    for _ in range(3):
+        worker.submit(7)
+    worker.start()
+    wait_for(lambda: seen)
+    worker.stop(timeout=1)
+
+    assert seen == [7]
+
+
+def test_cancelled_order_is_never_processed(order_worker):
+    order = OrderFactory(status=Order.Status.CANCELLED)
+
+    processing.process_order(order.pk, threading.Event())
+
+    order.refresh_from_db()
+    assert (order.status, order.attempts) == (Order.Status.CANCELLED, 0)
