@@ -35,6 +35,11 @@ def check_settings(**env: str) -> subprocess.CompletedProcess:
         ({"ORDER_PROCESSING_SECONDS": "5-1"}, "ORDER_PROCESSING_SECONDS must be finite"),
         ({"ORDER_PROCESSING_SECONDS": "inf"}, "ORDER_PROCESSING_SECONDS must be finite"),
         ({"ORDER_PROCESSING_SECONDS": "-1"}, "ORDER_PROCESSING_SECONDS must"),
+        ({"ORDER_FAILURE_RATE": "1.5"}, "ORDER_FAILURE_RATE must be between"),
+        ({"ORDER_FAILURE_RATE": "nan"}, "ORDER_FAILURE_RATE must be between"),
+        ({"ORDER_MAX_ATTEMPTS": "0"}, "ORDER_MAX_ATTEMPTS must be at least 1"),
+        ({"ORDER_PROCESSING_SECONDS": "10", "ORDER_LEASE_SECONDS": "5"}, "ORDER_LEASE_SECONDS must be longer"),
+        ({"ORDER_WORKER_AUTOSTART": "sometimes"}, "ORDER_WORKER_AUTOSTART must be 0 or 1"),
     ],
 )
 def test_bad_settings_stop_startup_with_a_clear_message(env, message):
@@ -122,3 +127,39 @@ def test_sqlite_is_configured_for_concurrent_writers():
     assert pragmas == {"journal_mode": "wal", "synchronous": 1}  # 1 is NORMAL
     assert busy_timeout_ms >= 20_000
     assert connection.transaction_mode == "IMMEDIATE"
+
+
+@pytest.mark.parametrize(
+    ("argv", "run_main", "autostart", "expected"),
+    [
+        (["manage.py", "runserver"], "true", None, True),  # runserver's serving child
+        (["manage.py", "runserver"], None, None, False),  # its autoreloader parent
+        (["manage.py", "runserver", "--noreload"], None, None, True),
+        (["manage.py", "migrate"], None, None, False),
+        (["manage.py", "shell"], None, None, False),
+        (["manage.py", "collectstatic"], None, None, False),
+        (["pytest"], None, None, False),
+        (["manage.py", "migrate"], None, True, True),
+        (["manage.py", "runserver"], "true", False, False),
+    ],
+)
+def test_worker_autostarts_only_in_serving_processes(monkeypatch, settings, argv, run_main, autostart, expected):
+    from orders.apps import worker_should_autostart
+
+    monkeypatch.setattr(sys, "argv", argv)
+    if run_main:
+        monkeypatch.setenv("RUN_MAIN", run_main)
+    else:
+        monkeypatch.delenv("RUN_MAIN", raising=False)
+    settings.ORDER_WORKER_AUTOSTART = autostart
+
+    assert worker_should_autostart() is expected
+
+
+def test_management_commands_start_no_worker_threads():
+    code = "import threading; print(sorted(t.name for t in threading.enumerate() if t.name.startswith('order-')))"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+
+    assert result.stdout.strip().splitlines()[-1] == "[]", result.stderr
