@@ -8,6 +8,7 @@ BIN := $(VENV)/bin
 
 run: $(VENV)/.installed-prod
 	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/gunicorn --config order_system/gunicorn.conf.py --bind 127.0.0.1:$(PORT)
 
 dev: $(VENV)/.installed-prod

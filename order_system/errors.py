@@ -1,7 +1,10 @@
 """One error shape for the whole API: {"type": ..., "errors": [{"attr", "code", "detail"}]}."""
 
-from django.http import JsonResponse
-from rest_framework import exceptions, status
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import exceptions, serializers, status
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -49,11 +52,36 @@ ATTR_BY_EXCEPTION = {
 }
 
 
+class ErrorSerializer(serializers.Serializer):
+    """One error: the field, header or part of the request at fault, a stable code and a readable message."""
+
+    attr = serializers.CharField()
+    code = serializers.CharField()
+    detail = serializers.CharField()
+
+
+class ErrorResponseSerializer(serializers.Serializer):
+    """The body of every 4xx and 5xx."""
+
+    type = serializers.ChoiceField(choices=["validation_error", "client_error", "server_error"])
+    errors = ErrorSerializer(many=True)
+
+
+def error_response(description: str) -> OpenApiResponse:
+    """An error response for the OpenAPI schema."""
+    return OpenApiResponse(response=ErrorResponseSerializer, description=description)
+
+
 def exception_handler(exc, context):
     """DRF's handler, reshaped so every error names its field in the same envelope."""
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
+    # DRF answers Django's own Http404 and PermissionDenied too; give them DRF's shape before reading .detail.
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
     default_attr = next((attr for cls, attr in ATTR_BY_EXCEPTION.items() if isinstance(exc, cls)), "request")
     response.data = {
         **error_body(response.status_code, list(flatten(exc.detail, default_attr))),
@@ -84,15 +112,28 @@ def error_body(status_code: int, errors: list[dict]) -> dict:
 def json_error_view(status_code: int, attr: str, code: str, detail: str):
     """A Django error handler (handler400/403/404/500) answering in the API's error shape."""
 
-    def view(request, exception=None):
-        return JsonResponse(
-            error_body(status_code, [{"attr": attr, "code": code, "detail": detail}]), status=status_code
-        )
+    @csrf_exempt  # a POST to a mistyped URL should get this 404, not a CSRF page
+    def view(request, *args, exception=None, **kwargs):
+        body = error_body(status_code, [{"attr": attr, "code": code, "detail": detail}])
+        return JsonResponse(body, status=status_code)
 
     return view
 
 
+def get_only(view):
+    """For HTML and schema pages: any method but GET or HEAD gets the API's JSON 405, not the page's renderer."""
+
+    @csrf_exempt
+    def guarded(request, *args, **kwargs):
+        if request.method not in ("GET", "HEAD"):
+            return method_not_allowed(request)
+        return view(request, *args, **kwargs)
+
+    return guarded
+
+
 bad_request = json_error_view(400, "request", "bad_request", "The request could not be understood.")
 permission_denied = json_error_view(403, "request", "permission_denied", "You may not do this.")
-page_not_found = json_error_view(404, "path", "not_found", "Nothing is at this path.")
+page_not_found = json_error_view(404, "path", "not_found", "Nothing is at this path (API paths end with a slash).")
+method_not_allowed = json_error_view(405, "method", "method_not_allowed", "This page only answers GET.")
 server_error = json_error_view(500, "request", "server_error", "Something went wrong on our side.")

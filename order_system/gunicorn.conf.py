@@ -8,6 +8,9 @@ os.environ.setdefault("ORDER_WORKER_AUTOSTART", "1")
 wsgi_app = "order_system.wsgi"
 bind = "127.0.0.1:8000"
 workers = 2
+# Threads answer requests while a slow client holds one of them; the sync worker would stall the whole process.
+worker_class = "gthread"
+threads = 8
 # A deep listen queue: the README's 1,000 simultaneous curls wait here instead of being reset.
 backlog = 2048
 # Django is imported in each worker after the fork, so worker threads are never started in the master.

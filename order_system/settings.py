@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from corsheaders.defaults import default_headers as default_cors_headers
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -165,6 +166,8 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
+CORS_ALLOW_HEADERS = (*default_cors_headers, "idempotency-key")
+CORS_ALLOW_METHODS = ("GET", "HEAD", "OPTIONS", "POST")
 CORS_EXPOSE_HEADERS = ["Location", "Idempotent-Replayed"]
 
 REST_FRAMEWORK = {

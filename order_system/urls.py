@@ -11,8 +11,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("orders.urls")),
     path("api/", include("metrics.urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/schema/", errors.get_only(SpectacularAPIView.as_view()), name="schema"),
+    path("api/docs/", errors.get_only(SpectacularSwaggerView.as_view(url_name="schema")), name="docs"),
     path("healthz", healthz, name="healthz"),
     # Any other /api/ path gets the API's JSON 404, also with DEBUG on (where handler404 is bypassed).
     re_path(r"^api/", errors.page_not_found),

@@ -1,15 +1,16 @@
 """The orders HTTP API: one thin view per operation."""
 
+import re
 import uuid
 
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from order_system.errors import Conflict, UnprocessableEntity
+from order_system.errors import Conflict, UnprocessableEntity, error_response
 from orders.models import Order
 from orders.pagination import OrderCursorPagination
 from orders.selectors import order_get, order_list
@@ -21,6 +22,7 @@ from orders.serializers import (
 )
 from orders.services import IdempotencyKeyReused, OrderAlreadyExists, OrderNotInStatus, order_cancel, order_create
 
+QUOTED_STRING = re.compile(r'"((?:[^"\\]|\\["\\])*)"')  # RFC 8941 sf-string: only \" and \\ are escapes
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
     location=OpenApiParameter.HEADER,
@@ -30,20 +32,30 @@ IDEMPOTENCY_KEY = OpenApiParameter(
 )
 
 
+RESPONSE_HEADERS = [
+    OpenApiParameter(
+        "Location", location=OpenApiParameter.HEADER, response=[201], description="/api/orders/{order_id}/"
+    ),
+    OpenApiParameter(
+        "Idempotent-Replayed", location=OpenApiParameter.HEADER, response=[201], description="`true` on a replay."
+    ),
+]
+
+
 class OrderCreateApi(APIView):
     """POST /api/orders/: store an order and queue it."""
 
     @extend_schema(
         operation_id="orders_create",
         request=OrderCreateInputSerializer,
-        parameters=[IDEMPOTENCY_KEY],
+        parameters=[IDEMPOTENCY_KEY, *RESPONSE_HEADERS],
         responses={
             201: OrderOutputSerializer,
-            400: OpenApiResponse(description="Invalid body, field or Idempotency-Key."),
-            409: OpenApiResponse(description="An order with this order_id already exists."),
-            413: OpenApiResponse(description="Body over 1 MB."),
-            415: OpenApiResponse(description="Content-Type is not application/json."),
-            422: OpenApiResponse(description="Idempotency-Key reused with a different body."),
+            400: error_response("Invalid body, field or Idempotency-Key."),
+            409: error_response("An order with this order_id already exists."),
+            413: error_response("Body over 1 MB."),
+            415: error_response("Content-Type is not application/json."),
+            422: error_response("Idempotency-Key reused with a different body."),
         },
     )
     def post(self, request):
@@ -72,7 +84,7 @@ class OrderListApi(APIView):
     @extend_schema(
         operation_id="orders_list",
         parameters=[OrderListFilterSerializer],
-        responses={200: OrderOutputSerializer(many=True), 400: OpenApiResponse(description="Bad query parameter.")},
+        responses={200: OrderOutputSerializer(many=True), 400: error_response("Bad query parameter.")},
     )
     def get(self, request):
         filters = OrderListFilterSerializer(data=request.query_params)
@@ -90,7 +102,10 @@ class OrderCollectionApi(OrderListApi, OrderCreateApi):
 class OrderDetailApi(APIView):
     """GET /api/orders/{order_id}/: the whole order."""
 
-    @extend_schema(operation_id="orders_retrieve", responses={200: OrderOutputSerializer, 404: OpenApiResponse()})
+    @extend_schema(
+        operation_id="orders_retrieve",
+        responses={200: OrderOutputSerializer, 404: error_response("No order has this order_id.")},
+    )
     def get(self, request, order_id: str):
         return Response(OrderOutputSerializer(get_order_or_404(order_id)).data)
 
@@ -98,7 +113,10 @@ class OrderDetailApi(APIView):
 class OrderStatusApi(APIView):
     """GET /api/orders/{order_id}/status/: where an order is in its life."""
 
-    @extend_schema(operation_id="orders_status", responses={200: OrderStatusOutputSerializer, 404: OpenApiResponse()})
+    @extend_schema(
+        operation_id="orders_status",
+        responses={200: OrderStatusOutputSerializer, 404: error_response("No order has this order_id.")},
+    )
     def get(self, request, order_id: str):
         return Response(OrderStatusOutputSerializer(get_order_or_404(order_id)).data)
 
@@ -111,8 +129,8 @@ class OrderCancelApi(APIView):
         request=None,
         responses={
             200: OrderOutputSerializer,
-            404: OpenApiResponse(description="No such order."),
-            409: OpenApiResponse(description="The order is not PENDING; the body's `status` says what it is."),
+            404: error_response("No such order."),
+            409: error_response("The order is not PENDING; the body's `status` says what it is."),
         },
     )
     def post(self, request, order_id: str):
@@ -138,12 +156,14 @@ def get_order_or_404(order_id: str) -> Order:
 
 
 def parse_idempotency_key(raw: str | None) -> str | None:
-    """The key from the header, bare or as a quoted string (IETF draft); None when the header is absent."""
+    """The key from the header, bare or as an RFC 8941 quoted string (IETF draft); None when the header is absent."""
     if raw is None:
         return None
     key = raw.strip()
-    if len(key) >= 2 and key[0] == key[-1] == '"':
-        key = key[1:-1]
+    if key.startswith('"'):
+        if not (quoted := QUOTED_STRING.fullmatch(key)):
+            raise ValidationError({"Idempotency-Key": ["A quoted key must be a valid RFC 8941 string."]})
+        key = re.sub(r'\\(["\\])', r"\1", quoted.group(1))
     if not 1 <= len(key) <= 255 or not (key.isascii() and key.isprintable()):
         raise ValidationError({"Idempotency-Key": ["Must be 1 to 255 printable ASCII characters."]})
     return key

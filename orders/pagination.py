@@ -1,5 +1,7 @@
 """Keyset pagination for order lists."""
 
+from datetime import UTC
+
 from django.utils.dateparse import parse_datetime
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
@@ -17,8 +19,8 @@ class OrderCursorPagination(CursorPagination):
         """A cursor the client tampered with is a bad query parameter (400), not a missing page."""
         try:
             cursor = super().decode_cursor(request)
-            if cursor is not None and cursor.position is not None and parse_datetime(cursor.position) is None:
-                raise ValueError("position is not a timestamp")
-        except (NotFound, ValueError):
+            if cursor is not None and cursor.position is not None:
+                parse_datetime(cursor.position).astimezone(UTC)  # None, or out of range for the database: invalid
+        except (NotFound, ValueError, OverflowError, AttributeError):
             raise ValidationError({"cursor": ["Invalid cursor."]}, code="invalid") from None
         return cursor

@@ -1,8 +1,10 @@
 """Input and output shapes of the orders API; field rules only, no behaviour."""
 
+import re
 import unicodedata
 from decimal import Decimal
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from orders.models import Order
@@ -35,14 +37,23 @@ class StrictUUIDField(serializers.UUIDField):
         return super().to_internal_value(data)
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "number", "minimum": 0, "maximum": 9999999999.99},
+            {"type": "string", "pattern": r"^[0-9]{1,10}(\.[0-9]{1,2})?$"},
+        ]
+    }
+)
 class MoneyField(serializers.DecimalField):
-    """Non-negative, at most 2 decimal places, never a boolean; -0 is stored as 0."""
+    """Non-negative, at most 2 decimal places; a JSON number or a plain decimal string; -0 is stored as 0."""
 
     def __init__(self, **kwargs):
         super().__init__(max_digits=12, decimal_places=2, min_value=Decimal(0), **kwargs)
 
     def to_internal_value(self, data):
-        if isinstance(data, bool):
+        # Decimal() alone would also take True, "1_000", " 5 " and non-ASCII digits.
+        if isinstance(data, bool) or (isinstance(data, str) and not re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", data)):
             self.fail("invalid")
         return super().to_internal_value(data) + 0
 
@@ -57,7 +68,7 @@ class OrderCreateInputSerializer(serializers.Serializer):
     """What a client may send to place an order; anything else, such as status, is ignored."""
 
     order_id = StrictUUIDField(required=False, help_text="Optional; a UUID4 is generated when omitted.")
-    user_id = StrictCharField(min_length=1, max_length=128, validators=[no_control_characters])
+    user_id = StrictCharField(min_length=1, max_length=128, trim_whitespace=False, validators=[no_control_characters])
     item_ids = serializers.ListField(
         child=StrictIntegerField(min_value=1, max_value=2**63 - 1), min_length=1, max_length=1000
     )
@@ -87,6 +98,9 @@ class OrderStatusOutputSerializer(serializers.ModelSerializer):
 
 class OrderOutputSerializer(serializers.ModelSerializer):
     """An order as the API shows it; total_amount is a JSON number with the exact stored decimal."""
+
+    item_ids = serializers.ListField(child=serializers.IntegerField(min_value=1))
+    total_amount = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
 
     class Meta:
         model = Order

@@ -163,3 +163,20 @@ def test_management_commands_start_no_worker_threads():
     )
 
     assert result.stdout.strip().splitlines()[-1] == "[]", result.stderr
+
+
+@pytest.mark.django_db
+def test_cors_preflight_lets_browsers_send_an_idempotency_key(api, settings):
+    settings.CORS_ALLOWED_ORIGINS = ["https://shop.example.com"]
+
+    response = api.options(
+        "/api/orders/",
+        headers={
+            "Origin": "https://shop.example.com",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type,idempotency-key",
+        },
+    )
+
+    assert "idempotency-key" in response["Access-Control-Allow-Headers"]
+    assert "DELETE" not in response["Access-Control-Allow-Methods"]

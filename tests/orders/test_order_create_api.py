@@ -59,6 +59,13 @@ def test_negative_zero_is_stored_as_zero(api):
     assert response.content.count(b'"total_amount":0') == 1
 
 
+def test_user_id_is_stored_exactly_as_sent(api):
+    response = post(api, {**VALID, "user_id": "  padded  "})
+
+    assert response.status_code == 201
+    assert Order.objects.get().user_id == "  padded  "
+
+
 def test_status_in_the_body_is_ignored(api):
     response = post(api, {**VALID, "status": "COMPLETED"})
 
@@ -121,6 +128,10 @@ BAD_FIELDS = [
     ("total_amount", {**VALID, "total_amount": "abc"}),
     ("total_amount", {**VALID, "total_amount": [1]}),
     ("total_amount", {**VALID, "total_amount": 10**11}),
+    ("total_amount", {**VALID, "total_amount": "1_000"}),
+    ("total_amount", {**VALID, "total_amount": "\u0663"}),
+    ("total_amount", {**VALID, "total_amount": " 5 "}),
+    ("total_amount", {**VALID, "total_amount": "1e3"}),
     ("order_id", {**VALID, "order_id": "not-a-uuid"}),
     ("order_id", {**VALID, "order_id": 5}),
 ]

@@ -116,6 +116,7 @@ def test_list_filters_by_status_and_user(api):
         ("cursor=garbage", "cursor"),
         ("cursor=cD1ub3QtYS1kYXRl", "cursor"),  # base64 of "p=not-a-date"
         ("cursor=bz1hYmM=", "cursor"),  # base64 of "o=abc"
+        ("cursor=cD05OTk5LTEyLTMxVDIzOjU5OjU5LTA1OjAw", "cursor"),  # a timestamp out of the database's range
     ],
 )
 def test_bad_query_parameter_is_a_400_naming_it(api, query, attr):

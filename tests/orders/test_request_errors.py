@@ -89,3 +89,35 @@ def test_healthz_answers_without_the_database(client, django_assert_num_queries)
 
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize(
+    "url", ["/api/orders/?format=xml", "/api/metrics/?format=api", "/api/orders/x/status/?format=html"]
+)
+def test_an_unknown_format_is_a_json_404_not_a_500(api, url):
+    response = api.get(url)
+
+    assert response.status_code == 404
+    assert response.json()["errors"][0]["attr"] == "path"
+
+
+@pytest.mark.parametrize("method", ["options", "delete", "put"])
+@pytest.mark.parametrize("url", ["/api/docs/", "/api/schema/"])
+def test_docs_and_schema_answer_other_methods_with_a_json_405(client, method, url):
+    response = getattr(client, method)(url)
+
+    assert response.status_code == 405
+    assert response.json()["errors"][0]["attr"] == "method"
+
+
+def test_post_to_a_mistyped_url_is_a_json_404_even_with_csrf_checks():
+    from django.test import Client
+
+    response = Client(enforce_csrf_checks=True).post("/api/orders", b"{}", content_type="application/json")
+
+    assert response.status_code == 404
+    assert response.json()["errors"][0]["attr"] == "path"
+
+
+def test_head_on_healthz_is_allowed(client):
+    assert client.head("/healthz").status_code == 200
