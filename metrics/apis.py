@@ -1,23 +1,26 @@
-"""GET /api/metrics/."""
+"""GET /api/metrics/ (JSON) and GET /metrics (Prometheus text)."""
 
-from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers
+from django.http import HttpResponse
+from django.views.decorators.http import require_safe
+from drf_spectacular.utils import extend_schema
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from metrics.prometheus import render_prometheus
 from metrics.selectors import metrics_snapshot
-from orders.models import Order
+from metrics.serializers import MetricsOutputSerializer
 
 
 class MetricsApi(APIView):
-    """Pipeline counts as JSON."""
+    """Pipeline metrics as JSON; they always agree with the orders table."""
 
-    class OutputSerializer(serializers.Serializer):
-        total_orders = serializers.IntegerField()
-        orders_by_status = inline_serializer(
-            "OrdersByStatus", {status: serializers.IntegerField() for status in Order.Status.values}
-        )
-
-    @extend_schema(operation_id="metrics_retrieve", responses={200: OutputSerializer})
+    @extend_schema(operation_id="metrics_retrieve", responses={200: MetricsOutputSerializer})
     def get(self, request):
-        return Response(self.OutputSerializer(metrics_snapshot()).data)
+        return Response(MetricsOutputSerializer(metrics_snapshot()).data)
+
+
+@require_safe
+def prometheus_metrics(request):
+    """The same numbers in Prometheus' text format; right across processes, since they come from the database."""
+    return HttpResponse(render_prometheus(metrics_snapshot()), content_type=CONTENT_TYPE_PLAIN_0_0_4)

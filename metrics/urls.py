@@ -1,4 +1,4 @@
-"""Routes of the metrics API, mounted under /api/."""
+"""Routes of the metrics API (under /api/); /metrics and /dashboard/ are mounted at the top level."""
 
 from django.urls import path
 

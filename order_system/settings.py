@@ -112,7 +112,7 @@ ROOT_URLCONF = "order_system.urls"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "order_system" / "templates"],  # the admin index, with a metrics summary
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -144,6 +144,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     # A file, not :memory:, so tests run the same WAL locking as production, across threads and processes.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test_db.sqlite3")}
+
+# Metric counters are split over this many rows each, so concurrent writers on PostgreSQL rarely share one.
+# SQLite serialises all writers anyway, so one shard is enough there.
+METRICS_SHARDS = env_int("METRICS_SHARDS", 1 if DATABASES["default"]["ENGINE"].endswith("sqlite3") else 8, minimum=1)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

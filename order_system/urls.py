@@ -4,6 +4,8 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from metrics.apis import prometheus_metrics
+from metrics.views import dashboard
 from order_system import errors
 from order_system.health import healthz
 
@@ -14,6 +16,8 @@ urlpatterns = [
     path("api/schema/", errors.get_only(SpectacularAPIView.as_view()), name="schema"),
     path("api/docs/", errors.get_only(SpectacularSwaggerView.as_view(url_name="schema")), name="docs"),
     path("healthz", healthz, name="healthz"),
+    path("metrics", prometheus_metrics, name="prometheus"),
+    path("dashboard/", dashboard, name="dashboard"),
     # Any other /api/ path gets the API's JSON 404, also with DEBUG on (where handler404 is bypassed).
     re_path(r"^api/", errors.page_not_found),
 ]

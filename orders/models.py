@@ -26,7 +26,8 @@ class Order(models.Model):
     item_ids = models.JSONField()
     total_amount = models.DecimalField(max_digits=12, decimal_places=2)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveIntegerField(default=0)  # attempts that ran (or run now); a shutdown hand-back is not one
+    times_failed = models.PositiveIntegerField(default=0)  # entries into FAILED, which an operator's retry can undo
     failure_reason = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     # When a PENDING order may next be claimed: its creation, or a failed attempt's time plus backoff.

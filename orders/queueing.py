@@ -40,6 +40,13 @@ def stop_worker() -> None:
         worker.stop(timeout=settings.ORDER_SHUTDOWN_GRACE_SECONDS)
 
 
+def get_worker_stats() -> dict[str, int]:
+    """Threads configured, alive and busy for this process's worker (alive 0 where none runs)."""
+    worker = _worker
+    alive = worker.alive if worker is not None else 0
+    return {"configured": settings.ORDER_WORKERS, "alive": alive, "busy": worker.busy if alive else 0}
+
+
 def enqueue_order(order_id: UUID) -> None:
     """Hand a committed order to this process's worker, if it runs one; otherwise a worker's sweep finds it."""
     if _worker is not None:

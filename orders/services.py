@@ -11,8 +11,10 @@ from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
+from metrics.services import Completion, metrics_record_transition
 from orders.models import TRANSITIONS, IdempotencyKey, Order
 from orders.queueing import enqueue_order
 
@@ -46,6 +48,7 @@ class Claim:
     order_id: uuid.UUID
     attempt: int
     started_at: datetime
+    created_at: datetime
 
 
 def order_create(
@@ -74,6 +77,7 @@ def order_create(
             )
             if idempotency_key is not None:
                 IdempotencyKey.objects.create(key=idempotency_key, fingerprint=fingerprint, order=order)
+            metrics_record_transition(order_id=order.pk, from_status=None, to_status=Order.Status.PENDING)
             transaction.on_commit(partial(enqueue_order, order.pk))
     except IntegrityError:
         # Someone committed first: a concurrent request with the same key, or an order with the same order_id.
@@ -89,7 +93,7 @@ def order_claim(*, order_id: uuid.UUID) -> Claim | None:
     """Take ownership of a PENDING order that is due; None if it is not, or another worker got it first."""
     now = timezone.now()
     current = Order.objects.filter(pk=order_id, status=Order.Status.PENDING, available_at__lte=now).values(
-        "attempts", "available_at"
+        "attempts", "available_at", "created_at"
     )
     if not (current := current.first()):
         return None
@@ -105,13 +109,14 @@ def order_claim(*, order_id: uuid.UUID) -> Claim | None:
         attempts=attempt,
         started_at=now,
     )
-    return Claim(order_id, attempt, now) if claimed else None
+    return Claim(order_id, attempt, now, current["created_at"]) if claimed else None
 
 
 def order_complete(*, claim: Claim) -> bool:
     """Finish an order this worker owns; False if it no longer owns it."""
     now = timezone.now()
-    return _move_claimed(claim, Order.Status.COMPLETED, now, completed_at=now)
+    completion = Completion(claim.created_at, claim.started_at, now)
+    return _move_claimed(claim, Order.Status.COMPLETED, now, completion=completion, completed_at=now)
 
 
 def order_fail_attempt(*, claim: Claim, reason: str) -> str | None:
@@ -121,18 +126,22 @@ def order_fail_attempt(*, claim: Claim, reason: str) -> str | None:
     """
     now = timezone.now()
     if claim.attempt >= settings.ORDER_MAX_ATTEMPTS:
-        failed = _move_claimed(claim, Order.Status.FAILED, now, failure_reason=reason, completed_at=now)
+        failed = _move_claimed(
+            claim, Order.Status.FAILED, now, failure_reason=reason, completed_at=now, times_failed=F("times_failed") + 1
+        )
         return Order.Status.FAILED if failed else None
     # No enqueue here: the order is not due yet. The worker's sweep queues it once available_at has passed.
     retry_at = now + retry_delay(claim.attempt)
-    retried = _move_claimed(claim, Order.Status.PENDING, now, failure_reason=reason, available_at=retry_at)
+    retried = _move_claimed(
+        claim, Order.Status.PENDING, now, retried=True, failure_reason=reason, available_at=retry_at
+    )
     return Order.Status.PENDING if retried else None
 
 
 def order_release(*, claim: Claim) -> bool:
-    """Hand an unfinished order back to PENDING, e.g. at shutdown, so another worker can take it at once."""
+    """Hand an unfinished order back to PENDING at shutdown; the interrupted attempt does not count."""
     now = timezone.now()
-    return _move_claimed(claim, Order.Status.PENDING, now, available_at=now)
+    return _move_claimed(claim, Order.Status.PENDING, now, available_at=now, attempts=F("attempts") - 1)
 
 
 def order_cancel(*, order_id: uuid.UUID) -> None:
@@ -141,25 +150,19 @@ def order_cancel(*, order_id: uuid.UUID) -> None:
 
 
 def order_retry(*, order_id: uuid.UUID) -> None:
-    """Give a FAILED order a fresh set of attempts and queue it; raises OrderNotInStatus otherwise."""
-    _from_status_by_operator(order_id, Order.Status.FAILED, Order.Status.PENDING, attempts=0)
+    """Give a FAILED order one more attempt and queue it; raises OrderNotInStatus otherwise."""
+    _from_status_by_operator(order_id, Order.Status.FAILED, Order.Status.PENDING, retried=True, completed_at=None)
     transaction.on_commit(partial(enqueue_order, order_id))
 
 
 def orders_expire_leases() -> int:
-    """Return claims older than ORDER_LEASE_SECONDS (their worker died) to PENDING, or FAILED after the last attempt."""
+    """Count claims older than ORDER_LEASE_SECONDS as failed attempts: their worker died (or hung)."""
     now = timezone.now()
     expired = Order.objects.filter(
         status=Order.Status.PROCESSING, started_at__lt=now - timedelta(seconds=settings.ORDER_LEASE_SECONDS)
-    ).values_list("order_id", "attempts", "started_at")
-    moved = 0
-    for order_id, attempts, started_at in expired:
-        claim = Claim(order_id, attempts, started_at)
-        if attempts >= settings.ORDER_MAX_ATTEMPTS:
-            moved += order_fail_attempt(claim=claim, reason="Lease expired: the worker stopped responding.") is not None
-        else:
-            moved += order_release(claim=claim)
-    return moved
+    ).values_list("order_id", "attempts", "started_at", "created_at")
+    reason = "Lease expired: the worker stopped responding."
+    return sum(order_fail_attempt(claim=Claim(*row), reason=reason) is not None for row in expired)
 
 
 def idempotency_keys_prune(*, older_than: timedelta) -> int:
@@ -210,30 +213,33 @@ def _transition(
     attempt: int,
     waited: timedelta,
     guard: dict | None = None,
+    retried: bool = False,
+    completion: Completion | None = None,
     **changes,
 ) -> bool:
     """Change status with one conditional UPDATE, so that two workers can never both own an order.
 
-    guard adds conditions (the claim's fence); waited is the time spent in from_status, for the log line.
+    The metrics are counted in the same transaction. guard adds conditions (the claim's fence); waited is the time
+    spent in from_status, for the log line; retried and completion tell the metrics what happened.
     """
     if to_status not in TRANSITIONS[from_status]:
         raise InvalidTransition(f"{from_status} -> {to_status}")
-    moved = (
-        Order.objects.filter(pk=order_id, status=from_status, **(guard or {})).update(
-            status=to_status, updated_at=now, **changes
+    with transaction.atomic():
+        orders = Order.objects.filter(pk=order_id, status=from_status, **(guard or {}))
+        if orders.update(status=to_status, updated_at=now, **changes) != 1:
+            return False
+        metrics_record_transition(
+            order_id=order_id, from_status=from_status, to_status=to_status, retried=retried, completion=completion
         )
-        == 1
+    logger.info(
+        "order_id=%s from=%s to=%s attempt=%d duration=%.3f",
+        order_id,
+        from_status,
+        to_status,
+        attempt,
+        waited.total_seconds(),
     )
-    if moved:
-        logger.info(
-            "order_id=%s from=%s to=%s attempt=%d duration=%.3f",
-            order_id,
-            from_status,
-            to_status,
-            attempt,
-            waited.total_seconds(),
-        )
-    return moved
+    return True
 
 
 def _fingerprint(**request) -> str:

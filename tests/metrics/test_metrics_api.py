@@ -1,25 +1,109 @@
-"""GET /api/metrics/."""
+"""GET /api/metrics/: every field, computed from counter rows the services keep."""
+
+from datetime import timedelta
+from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
+from metrics.models import CompletedMinute
+from metrics.selectors import _percentile, histogram_summary
 from orders.models import Order
-from tests.factories import OrderFactory
+from orders.services import order_cancel, order_claim, order_complete, order_create, order_fail_attempt
 
 pytestmark = pytest.mark.django_db
 
 
-def test_metrics_count_orders_per_status_with_zeros(api):
-    OrderFactory.create_batch(2)
-    OrderFactory(status=Order.Status.COMPLETED)
+def create() -> Order:
+    return order_create(user_id="u", item_ids=[1], total_amount=Decimal("1.00"))[0]
+
+
+def test_empty_system_reports_every_field_with_zeros(api):
+    body = api.get("/api/metrics/").json()
+
+    assert body["total_orders"] == 0
+    assert body["orders_by_status"] == {"PENDING": 0, "PROCESSING": 0, "COMPLETED": 0, "FAILED": 0, "CANCELLED": 0}
+    assert body["totals"] == {"created": 0, "completed": 0, "failed": 0, "cancelled": 0, "retried": 0}
+    assert (body["queue_depth"], body["in_flight"], body["oldest_pending_age_seconds"]) == (0, 0, None)
+    for name in ("processing_time_seconds", "queue_wait_seconds", "end_to_end_seconds"):
+        assert body[name]["count"] == 0
+        assert body[name]["p95"] is None
+    assert body["throughput"]["last_1m"] == body["throughput"]["last_5m"] == 0
+    assert len(body["throughput"]["per_minute"]) == 30
+    assert (body["failure_rate"], body["retries_total"]) == (0, 0)
+    assert body["workers"] == {"configured": 16, "alive": 0, "busy": 0}
+    assert body["uptime_seconds"] >= 0
+    assert body["generated_at"]
+
+
+def test_metrics_follow_each_status_change(api, settings):
+    settings.ORDER_MAX_ATTEMPTS = 2
+    done, retried, failed, cancelled, waiting = (create() for _ in range(5))
+    order_complete(claim=order_claim(order_id=done.pk))
+    order_fail_attempt(claim=order_claim(order_id=retried.pk), reason="declined")
+    Order.objects.filter(pk=failed.pk).update(attempts=1)  # as if its first attempt had failed already
+    order_fail_attempt(claim=order_claim(order_id=failed.pk), reason="declined")
+    order_cancel(order_id=cancelled.pk)
 
     body = api.get("/api/metrics/").json()
 
-    assert body["total_orders"] == 3
-    assert body["orders_by_status"] == {"PENDING": 2, "PROCESSING": 0, "COMPLETED": 1, "FAILED": 0, "CANCELLED": 0}
+    assert body["orders_by_status"] == {"PENDING": 2, "PROCESSING": 0, "COMPLETED": 1, "FAILED": 1, "CANCELLED": 1}
+    assert body["totals"] == {"created": 5, "completed": 1, "failed": 1, "cancelled": 1, "retried": 1}
+    assert body["failure_rate"] == 0.5
+    assert body["queue_depth"] == 2
+    assert body["oldest_pending_age_seconds"] >= 0
+    assert body["processing_time_seconds"]["count"] == body["end_to_end_seconds"]["count"] == 1
+    assert body["throughput"]["per_minute"][-1]["completed"] == 1
+    assert waiting.status == Order.Status.PENDING
 
 
-def test_metrics_cost_one_query(api, django_assert_num_queries):
-    OrderFactory.create_batch(5)
+def test_reading_metrics_costs_three_queries_however_many_orders(api, django_assert_num_queries):
+    for _ in range(20):
+        order_complete(claim=order_claim(order_id=create().pk))
 
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(3):
         api.get("/api/metrics/")
+
+
+def test_latencies_are_exact_sums_and_maxima(api):
+    order = create()
+    claim = order_claim(order_id=order.pk)
+    order_complete(claim=claim)
+    order.refresh_from_db()
+
+    processing = api.get("/api/metrics/").json()["processing_time_seconds"]
+
+    exact = (order.completed_at - order.started_at).total_seconds()
+    assert processing["sum"] == processing["max"] == processing["avg"] == pytest.approx(exact, abs=1e-6)
+    assert processing["buckets"][-1] == {"le": "+Inf", "count": 1}
+
+
+def test_percentiles_interpolate_within_the_bucket():
+    bounds = (1, 2, 4)
+    buckets = [0, 10, 10, 0]  # ten observations in (1, 2], ten in (2, 4]
+
+    assert _percentile(bounds, buckets, 0.5, largest=3.5) == 2.0
+    assert _percentile(bounds, buckets, 0.25, largest=3.5) == 1.5
+    assert _percentile(bounds, buckets, 0.95, largest=3.5) == 3.35  # the bucket ends at the exact maximum
+
+
+def test_percentile_in_the_overflow_bucket_ends_at_the_maximum():
+    counters = {"processing.bucket.18": 4, "processing.sum_us": 400_000_000, "processing.max_us": 100_000_000}
+
+    summary = histogram_summary("processing", counters)
+
+    assert summary["p50"] == pytest.approx(80.0)  # halfway from the last bound (60 s) to the maximum (100 s)
+    assert summary["max"] == 100.0
+
+
+def test_throughput_is_completions_per_minute_over_recent_minutes(api):
+    now = timezone.now().replace(second=0, microsecond=0)
+    CompletedMinute.objects.create(minute=now - timedelta(minutes=2), shard=0, count=30)
+    CompletedMinute.objects.create(minute=now - timedelta(minutes=10), shard=0, count=100)
+
+    throughput = api.get("/api/metrics/").json()["throughput"]
+
+    assert throughput["last_1m"] == 0
+    assert 30 / 5 >= throughput["last_5m"] > 30 / 6  # 30 over 5 whole minutes and part of the current one
+    per_minute = {row["minute"]: row["completed"] for row in throughput["per_minute"]}
+    assert sum(per_minute.values()) == 130

@@ -64,7 +64,7 @@ def test_claim_moves_pending_to_processing_and_counts_the_attempt():
     order, claim = claimed_order()
 
     order.refresh_from_db()
-    assert claim == Claim(order.pk, 1, order.started_at)
+    assert claim == Claim(order.pk, 1, order.started_at, order.created_at)
     assert (order.status, order.attempts) == (Order.Status.PROCESSING, 1)
     assert order.updated_at == order.started_at
 
@@ -128,7 +128,7 @@ def test_a_stale_claim_cannot_complete_an_order_someone_else_now_owns():
     assert order_fail_attempt(claim=stale, reason="late") is None
     assert order_release(claim=stale) is False
     order.refresh_from_db()
-    assert (order.status, order.attempts, order.started_at) == (Order.Status.PROCESSING, 2, current.started_at)
+    assert (order.status, order.attempts, order.started_at) == (Order.Status.PROCESSING, 1, current.started_at)
 
 
 def test_failed_attempt_is_retried_after_exponential_backoff(settings):
@@ -162,7 +162,7 @@ def test_last_failed_attempt_fails_the_order_with_its_reason(settings):
     assert order.completed_at == order.updated_at
 
 
-def test_expired_lease_goes_back_to_pending_and_a_fresh_one_stays(settings):
+def test_expired_lease_counts_as_a_failed_attempt_and_a_fresh_one_stays(settings):
     settings.ORDER_LEASE_SECONDS = 60
     expired, claim = claimed_order()
     fresh, _ = claimed_order()
@@ -173,7 +173,8 @@ def test_expired_lease_goes_back_to_pending_and_a_fresh_one_stays(settings):
     expired.refresh_from_db()
     fresh.refresh_from_db()
     assert (expired.status, fresh.status) == (Order.Status.PENDING, Order.Status.PROCESSING)
-    assert expired.available_at <= timezone.now()
+    assert expired.failure_reason.startswith("Lease expired")
+    assert expired.attempts == 1
 
 
 def test_expired_lease_on_the_last_attempt_fails_the_order(settings):
@@ -211,14 +212,25 @@ def test_cancel_of_an_order_that_is_not_pending_raises_with_its_status(status):
     assert order.status == status
 
 
-def test_retry_gives_a_failed_order_fresh_attempts():
-    order = OrderFactory(status=Order.Status.FAILED, attempts=3, failure_reason="declined")
+def test_retry_gives_a_failed_order_one_more_attempt():
+    order = OrderFactory(status=Order.Status.FAILED, attempts=3, failure_reason="declined", completed_at=timezone.now())
 
     order_retry(order_id=order.pk)
 
     order.refresh_from_db()
+    assert (order.status, order.attempts, order.completed_at) == (Order.Status.PENDING, 3, None)
+    claim = order_claim(order_id=order.pk)
+    assert claim.attempt == 4
+    assert order_fail_attempt(claim=claim, reason="declined again") == Order.Status.FAILED
+
+
+def test_release_at_shutdown_does_not_use_up_an_attempt():
+    order, claim = claimed_order()
+
+    assert order_release(claim=claim) is True
+
+    order.refresh_from_db()
     assert (order.status, order.attempts) == (Order.Status.PENDING, 0)
-    assert order_claim(order_id=order.pk).attempt == 1
 
 
 @pytest.mark.parametrize("status", [s for s in Order.Status if s != Order.Status.FAILED])

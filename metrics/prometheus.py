@@ -1,0 +1,66 @@
+"""Prometheus text exposition of a metrics snapshot, rendered with prometheus_client."""
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+from metrics.models import HISTOGRAMS
+
+HISTOGRAM_NAMES = {"processing": "processing_time", "queue_wait": "queue_wait", "end_to_end": "end_to_end"}
+
+
+def render_prometheus(snapshot: dict) -> bytes:
+    """Counters, gauges and histograms with buckets, from the same rows /api/metrics/ reads."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SnapshotCollector(snapshot))
+    return generate_latest(registry)
+
+
+class SnapshotCollector:
+    """A one-off collector over one snapshot, so every family comes from the same moment."""
+
+    def __init__(self, snapshot: dict):
+        self.snapshot = snapshot
+
+    def collect(self):
+        snapshot, totals = self.snapshot, self.snapshot["totals"]
+        for name, help_text in [
+            ("created", "Orders accepted."),
+            ("completed", "Orders completed."),
+            ("failed", "Times an order became FAILED."),
+            ("cancelled", "Orders cancelled."),
+            ("retried", "Failed attempts that were tried again."),
+        ]:
+            yield CounterMetricFamily(f"orders_{name}", help_text, value=totals[name])
+        status = GaugeMetricFamily("orders_status", "Orders in each status now.", labels=["status"])
+        for name, count in snapshot["orders_by_status"].items():
+            status.add_metric([name], count)
+        yield status
+        yield GaugeMetricFamily("orders_queue_depth", "PENDING orders.", value=snapshot["queue_depth"])
+        yield GaugeMetricFamily("orders_in_flight", "PROCESSING orders.", value=snapshot["in_flight"])
+        yield GaugeMetricFamily(
+            "orders_oldest_pending_age_seconds",
+            "Age of the oldest PENDING order.",
+            value=snapshot["oldest_pending_age_seconds"] or 0,
+        )
+        yield GaugeMetricFamily("orders_failure_rate", "FAILED / (COMPLETED + FAILED).", value=snapshot["failure_rate"])
+        throughput = GaugeMetricFamily("orders_completed_per_minute", "Completion rate.", labels=["window"])
+        throughput.add_metric(["1m"], snapshot["throughput"]["last_1m"])
+        throughput.add_metric(["5m"], snapshot["throughput"]["last_5m"])
+        yield throughput
+        workers = GaugeMetricFamily(
+            "order_worker_threads", "Worker threads of the answering process.", labels=["state"]
+        )
+        for state, count in snapshot["workers"].items():
+            workers.add_metric([state], count)
+        yield workers
+        for name in HISTOGRAMS:
+            summary = snapshot[f"{HISTOGRAM_NAMES[name]}_seconds"]
+            yield HistogramMetricFamily(
+                f"order_{name}_seconds",
+                f"{name.replace('_', ' ').capitalize()} of completed orders.",
+                buckets=[(bucket["le"], bucket["count"]) for bucket in summary["buckets"]],
+                sum_value=summary["sum"],
+            )
+        yield GaugeMetricFamily(
+            "orders_uptime_seconds", "Uptime of the answering process.", value=snapshot["uptime_seconds"]
+        )

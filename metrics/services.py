@@ -1,0 +1,178 @@
+"""Writes to metric rows: called by orders.services inside the transaction of the change they count."""
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import BigIntegerField, Case, F, When
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from metrics.models import HISTOGRAMS, CompletedMinute, Counter
+from orders.models import Order
+
+# How long per-minute completions are kept; the dashboard shows the last 30 minutes.
+RETENTION = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """The timestamps of an order that just completed, from which its latencies are observed."""
+
+    created_at: datetime
+    started_at: datetime
+    completed_at: datetime
+
+
+def status_counter(status: str) -> str:
+    return f"status.{status}"
+
+
+def metrics_record_transition(
+    *,
+    order_id: UUID,
+    from_status: str | None,
+    to_status: str,
+    retried: bool = False,
+    completion: Completion | None = None,
+) -> None:
+    """Count one status change (from_status None: a new order); retried marks a failed attempt that will run again."""
+    deltas = {status_counter(to_status): 1}
+    if from_status is not None:
+        deltas[status_counter(from_status)] = -1
+    if retried:
+        deltas["retries_total"] = 1
+    if to_status == Order.Status.FAILED:
+        deltas["failed_total"] = 1
+    maxima = {}
+    if completion is not None:
+        for name, seconds in latencies(completion).items():
+            deltas |= {f"{name}.sum_us": _microseconds(seconds), f"{name}.bucket.{bucket_index(name, seconds)}": 1}
+            maxima[f"{name}.max_us"] = _microseconds(seconds)
+        _count_completed_minute(order_id, completion.completed_at)
+    _apply(shard_of(order_id), deltas, maxima)
+
+
+def metrics_rebuild() -> int:
+    """Recompute every metric row from the orders table; returns how many rows it had to change (0 when exact)."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # Writers wait until the rebuild commits, then add their change on top of it: nothing counted twice.
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"LOCK TABLE {Counter._meta.db_table}, {CompletedMinute._meta.db_table} IN EXCLUSIVE MODE"
+                )
+        counters, minutes = _recount()
+        changed = _replace(Counter, ("name", "shard"), "value", counters)
+        changed += _replace(CompletedMinute, ("minute", "shard"), "count", minutes)
+    return changed
+
+
+def latencies(completion: Completion) -> dict[str, timedelta]:
+    """The three latencies a completed order contributes to its histograms."""
+    return {
+        "processing": completion.completed_at - completion.started_at,
+        "queue_wait": completion.started_at - completion.created_at,
+        "end_to_end": completion.completed_at - completion.created_at,
+    }
+
+
+def bucket_index(histogram: str, duration: timedelta) -> int:
+    """The bucket a duration falls in: the first upper bound it does not exceed, or the +Inf bucket after them."""
+    bounds = HISTOGRAMS[histogram]
+    micros = _microseconds(duration)
+    return next((i for i, bound in enumerate(bounds) if micros <= round(bound * 1_000_000)), len(bounds))
+
+
+def shard_of(order_id: UUID) -> int:
+    """Every change of one order lands on the same shard, so a rebuild can recompute each shard exactly."""
+    return order_id.int % settings.METRICS_SHARDS
+
+
+class _MissingRows(Exception):
+    """Some counter rows of a shard do not exist yet."""
+
+
+def _apply(shard: int, deltas: dict[str, int], maxima: dict[str, int]) -> None:
+    """Add deltas and raise maxima in one UPDATE; create the shard's rows the first time they are needed."""
+    names = [*deltas, *maxima]
+    whens = [When(name=name, then=F("value") + delta) for name, delta in deltas.items()]
+    whens += [When(name=name, then=Greatest(F("value"), value)) for name, value in maxima.items()]
+    new_value = Case(*whens, default=F("value"), output_field=BigIntegerField())
+    rows = Counter.objects.filter(shard=shard, name__in=names)
+    try:
+        with transaction.atomic():  # a savepoint, so an UPDATE that missed some rows is undone whole
+            if rows.update(value=new_value) != len(names):
+                raise _MissingRows
+    except _MissingRows:
+        # Waits for a concurrent creator of the same rows to commit, then skips them: every row exists after this.
+        Counter.objects.bulk_create([Counter(name=name, shard=shard) for name in names], ignore_conflicts=True)
+        rows.update(value=new_value)
+
+
+def _count_completed_minute(order_id: UUID, completed_at: datetime) -> None:
+    """Add one completion to its minute; the first completion of a minute also prunes minutes past RETENTION."""
+    minute, shard = _minute(completed_at), shard_of(order_id)
+    if not CompletedMinute.objects.filter(minute=minute, shard=shard).update(count=F("count") + 1):
+        CompletedMinute.objects.bulk_create([CompletedMinute(minute=minute, shard=shard)], ignore_conflicts=True)
+        CompletedMinute.objects.filter(minute=minute, shard=shard).update(count=F("count") + 1)
+        CompletedMinute.objects.filter(minute__lt=_minute(completed_at - RETENTION)).delete()
+
+
+def _recount() -> tuple[dict, dict]:
+    """Every counter and per-minute row, as the incremental updates would have left them, from the orders table."""
+    counters: dict[tuple[str, int], int] = defaultdict(int)
+    minutes: dict[tuple[datetime, int], int] = defaultdict(int)
+    recent = _minute(timezone.now() - RETENTION)
+    fields = ("order_id", "status", "attempts", "times_failed", "created_at", "started_at", "completed_at")
+    for order_id, status, attempts, times_failed, created_at, started_at, completed_at in (
+        Order.objects.order_by().values_list(*fields).iterator(chunk_size=5000)
+    ):
+        shard = shard_of(order_id)
+        counters[status_counter(status), shard] += 1
+        counters["failed_total", shard] += times_failed
+        # Every attempt that is not running now and did not end the order was retried.
+        final_attempt = status in (Order.Status.PROCESSING, Order.Status.COMPLETED, Order.Status.FAILED)
+        counters["retries_total", shard] += attempts - final_attempt
+        if status == Order.Status.COMPLETED:
+            for name, seconds in latencies(Completion(created_at, started_at, completed_at)).items():
+                counters[f"{name}.sum_us", shard] += _microseconds(seconds)
+                counters[f"{name}.bucket.{bucket_index(name, seconds)}", shard] += 1
+                counters[f"{name}.max_us", shard] = max(counters[f"{name}.max_us", shard], _microseconds(seconds))
+            if completed_at >= recent:
+                minutes[_minute(completed_at), shard] += 1
+    return counters, minutes
+
+
+def _replace(model, key_fields: tuple[str, str], value_field: str, wanted: dict) -> int:
+    """Make the table hold exactly the wanted values: existing rows not wanted become 0 (or go, for minutes)."""
+    changed = 0
+    for row in model.objects.select_for_update():
+        key = tuple(getattr(row, field) for field in key_fields)
+        value = wanted.pop(key, 0)
+        if value == 0 and model is CompletedMinute:
+            row.delete()
+            changed += 1
+        elif getattr(row, value_field) != value:
+            model.objects.filter(pk=row.pk).update(**{value_field: value})
+            changed += 1
+    model.objects.bulk_create(
+        [
+            model(**dict(zip(key_fields, key, strict=True)), **{value_field: value})
+            for key, value in wanted.items()
+            if value
+        ]
+    )
+    return changed + sum(1 for value in wanted.values() if value)
+
+
+def _minute(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0)
+
+
+def _microseconds(duration: timedelta) -> int:
+    """Durations are kept as whole microseconds, so sums stay exact (the timestamps have microsecond precision)."""
+    return duration // timedelta(microseconds=1)

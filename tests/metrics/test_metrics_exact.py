@@ -1,0 +1,150 @@
+"""Metrics agree with the orders table after real concurrent work, and metrics_rebuild finds nothing to fix."""
+
+import bisect
+import contextlib
+import random
+from collections import Counter
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django.db.models import Sum
+from prometheus_client.parser import text_string_to_metric_families
+
+from metrics.models import HISTOGRAMS
+from metrics.models import Counter as MetricCounter
+from metrics.selectors import metrics_snapshot
+from metrics.services import metrics_rebuild
+from orders.models import Order
+from orders.services import OrderNotInStatus, order_cancel, order_create, order_retry
+from tests.helpers import run_concurrently, wait_for
+
+
+def aggregate_from_orders() -> dict:
+    """The metrics recomputed independently, straight from the orders table."""
+    by_status = Counter(dict(Order.objects.values_list("status").annotate(n=Sum(1)).values_list("status", "n")))
+    by_status = {status: by_status.get(status, 0) for status in Order.Status.values}
+    finished_attempts = sum(by_status[s] for s in ("PROCESSING", "COMPLETED", "FAILED"))
+    totals = Order.objects.aggregate(attempts=Sum("attempts"), failed=Sum("times_failed"))
+    latencies = {name: [] for name in HISTOGRAMS}
+    for created, started, completed in Order.objects.filter(status="COMPLETED").values_list(
+        "created_at", "started_at", "completed_at"
+    ):
+        latencies["processing"].append(completed - started)
+        latencies["queue_wait"].append(started - created)
+        latencies["end_to_end"].append(completed - created)
+    histograms = {}
+    for name, durations in latencies.items():
+        micros = [
+            duration.days * 86_400_000_000 + duration.seconds * 1_000_000 + duration.microseconds
+            for duration in durations
+        ]
+        bounds = [round(bound * 1_000_000) for bound in HISTOGRAMS[name]]
+        per_bucket = Counter(bisect.bisect_left(bounds, value) for value in micros)
+        cumulative = [sum(per_bucket[i] for i in range(index + 1)) for index in range(len(bounds) + 1)]
+        histograms[name] = {
+            "count": len(micros),
+            "sum": sum(micros) / 1e6,
+            "max": max(micros) / 1e6 if micros else None,
+            "cumulative": cumulative,
+        }
+    return {
+        "by_status": by_status,
+        "failed": totals["failed"] or 0,
+        "retried": (totals["attempts"] or 0) - finished_attempts,
+        "histograms": histograms,
+    }
+
+
+def assert_metrics_match_orders() -> dict:
+    snapshot, expected = metrics_snapshot(), aggregate_from_orders()
+    assert snapshot["orders_by_status"] == expected["by_status"]
+    assert snapshot["total_orders"] == snapshot["totals"]["created"] == Order.objects.count()
+    assert snapshot["totals"]["failed"] == expected["failed"]
+    assert snapshot["totals"]["retried"] == snapshot["retries_total"] == expected["retried"]
+    for key, name in [
+        ("processing_time_seconds", "processing"),
+        ("queue_wait_seconds", "queue_wait"),
+        ("end_to_end_seconds", "end_to_end"),
+    ]:
+        histogram, wanted = snapshot[key], expected["histograms"][name]
+        assert histogram["count"] == wanted["count"]
+        assert histogram["sum"] == pytest.approx(wanted["sum"], abs=1e-6)
+        assert histogram["max"] == wanted["max"]
+        assert [bucket["count"] for bucket in histogram["buckets"]] == wanted["cumulative"]
+    return snapshot
+
+
+def counter_rows() -> set[tuple]:
+    return set(MetricCounter.objects.values_list("name", "shard", "value"))
+
+
+@pytest.fixture
+def eight_workers(settings):
+    settings.ORDER_WORKERS = 8
+
+
+def test_300_concurrent_orders_with_failures_retries_and_cancels_keep_metrics_exact(
+    eight_workers, order_worker, settings
+):
+    settings.ORDER_FAILURE_RATE = 0.2
+    settings.ORDER_MAX_ATTEMPTS = 2  # so FAILED orders are certain to occur (1 in 25), not just likely
+    amounts = iter(range(300))
+
+    def place_and_maybe_cancel():
+        order, _ = order_create(user_id="u", item_ids=[1], total_amount=Decimal(next(amounts)))
+        if random.random() < 0.1:
+            with contextlib.suppress(OrderNotInStatus):  # a worker may get there first
+                order_cancel(order_id=order.pk)
+        return order
+
+    # 50 threads x 6 orders: 300 concurrent orders within PostgreSQL's default 100 connections
+    run_concurrently(lambda: [place_and_maybe_cancel() for _ in range(6)], 50)
+    final = (Order.Status.COMPLETED, Order.Status.FAILED, Order.Status.CANCELLED)
+    wait_for(lambda: not Order.objects.exclude(status__in=final).exists(), timeout=120)
+    first = assert_metrics_match_orders()
+    assert first["orders_by_status"]["FAILED"] > 0 and first["retries_total"] > 0
+
+    for order_id in Order.objects.filter(status=Order.Status.FAILED).values_list("pk", flat=True):
+        order_retry(order_id=order_id)  # the admin's Retry
+    wait_for(lambda: not Order.objects.exclude(status__in=final).exists(), timeout=120)
+    assert_metrics_match_orders()
+
+    rows = counter_rows()
+    assert metrics_rebuild() == 0
+    assert counter_rows() == rows
+
+
+def test_rebuild_repairs_a_drifted_counter(transactional_db):
+    for _ in range(3):
+        order_create(user_id="u", item_ids=[1], total_amount=Decimal(1))
+    MetricCounter.objects.filter(name="status.PENDING").update(value=99)
+    MetricCounter.objects.create(name="status.FAILED", shard=5, value=7)
+
+    call_command("metrics_rebuild")
+
+    assert metrics_snapshot()["orders_by_status"]["PENDING"] == 3
+    assert metrics_snapshot()["orders_by_status"]["FAILED"] == 0
+    assert metrics_rebuild() == 0
+
+
+def test_prometheus_output_parses_and_matches_the_json(order_worker, client):
+    for _ in range(5):
+        order_create(user_id="u", item_ids=[1], total_amount=Decimal(1))
+    wait_for(lambda: not Order.objects.exclude(status=Order.Status.COMPLETED).exists())
+
+    response = client.get("/metrics")
+    snapshot = client.get("/api/metrics/").json()
+
+    assert response["Content-Type"].startswith("text/plain; version=0.0.4")
+    families = {family.name: family for family in text_string_to_metric_families(response.content.decode())}
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families.values() for s in f.samples}
+    assert samples["orders_created_total", ()] == snapshot["totals"]["created"] == 5
+    assert samples["orders_completed_total", ()] == 5
+    for status, count in snapshot["orders_by_status"].items():
+        assert samples["orders_status", (("status", status),)] == count
+    assert families["order_processing_seconds"].type == "histogram"
+    assert samples["order_processing_seconds_count", ()] == snapshot["processing_time_seconds"]["count"] == 5
+    assert samples["order_processing_seconds_sum", ()] == pytest.approx(snapshot["processing_time_seconds"]["sum"])
+    for bucket in snapshot["end_to_end_seconds"]["buckets"]:
+        assert samples["order_end_to_end_seconds_bucket", (("le", bucket["le"]),)] == bucket["count"]
