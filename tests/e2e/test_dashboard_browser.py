@@ -1,0 +1,75 @@
+"""Headless Chromium on the live dashboard while orders are in flight."""
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_recovery import place_orders
+from tests.e2e.test_server_concurrency import request
+from tests.helpers import ROOT, wait_for
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", ROOT / "test-artifacts"))
+
+
+def needs_browser():
+    """Skip without Chromium or Playwright, unless CI demands them (REQUIRE_SERVICES=1)."""
+    missing = None
+    if not shutil.which(CHROMIUM):
+        missing = f"{CHROMIUM} is not installed (apt-get install chromium)"
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            missing = "playwright is not installed (requirements-dev.txt)"
+    if missing and os.environ.get("REQUIRE_SERVICES") == "1":
+        pytest.fail(missing)
+    if missing:
+        pytest.skip(missing)
+
+
+def page_numbers(page) -> dict[str, int]:
+    """The status tiles and total as the page shows them."""
+    numbers = page.evaluate(
+        """() => Object.fromEntries([...document.querySelectorAll('[data-status], [data-metric="total_orders"]')]
+              .map(el => [el.dataset.status || 'total', el.textContent.replace(/[^0-9]/g, '')]))"""
+    )
+    return {key: int(value) for key, value in numbers.items() if value}
+
+
+def test_dashboard_shows_orders_moving_and_matches_the_api(processes, database):
+    needs_browser()
+    from playwright.sync_api import sync_playwright
+
+    server = processes(ORDER_PROCESSING_SECONDS="0.5-1.5", ORDER_WORKERS="2")
+    place_orders(server, 40)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 1100})
+            page.goto(f"{server.url}/dashboard/", timeout=30_000)
+            first = wait_for(lambda: page_numbers(page), timeout=20, until=lambda numbers: "total" in numbers)
+            later = wait_for(
+                lambda: page_numbers(page), timeout=30, until=lambda numbers: numbers["COMPLETED"] > first["COMPLETED"]
+            )
+            page.screenshot(path=str(ARTIFACTS / "dashboard-in-flight.png"), full_page=True)
+
+            wait_for(lambda: database.statuses() == {"COMPLETED": 40}, timeout=90)
+            time.sleep(2.5)  # one more refresh of the page after the drain
+            shown = wait_for(lambda: page_numbers(page), timeout=10, until=lambda numbers: numbers["COMPLETED"] == 40)
+            page.screenshot(path=str(ARTIFACTS / "dashboard-drained.png"), full_page=True)
+        finally:
+            browser.close()
+
+    assert first["total"] == later["total"] == 40
+    api = request(server.url, "GET", "/api/metrics/")[1]
+    assert shown == {"total": api["total_orders"], **api["orders_by_status"]}
+    assert (ARTIFACTS / "dashboard-drained.png").stat().st_size > 10_000
