@@ -4,7 +4,7 @@ PORT ?= 8000
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run dev test lint clean
+.PHONY: run dev test lint clean bench
 
 run: $(VENV)/.installed-prod
 	$(BIN)/python manage.py migrate --noinput
@@ -37,3 +37,7 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
 
 clean:
 	rm -rf $(VENV) db.sqlite3 db.sqlite3-wal db.sqlite3-shm test_db.sqlite3* staticfiles
+
+# Benchmarks, not tests: ratios measured side by side in one run (see benchmarks/bench.py).
+bench: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/bench.py

@@ -4,11 +4,13 @@ import bisect
 import contextlib
 import random
 from collections import Counter
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
 from django.db.models import Sum
+from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from metrics.models import HISTOGRAMS
@@ -16,7 +18,17 @@ from metrics.models import Counter as MetricCounter
 from metrics.selectors import metrics_snapshot
 from metrics.services import metrics_rebuild
 from orders.models import Order
-from orders.services import OrderNotInStatus, order_cancel, order_create, order_retry
+from orders.services import (
+    OrderNotInStatus,
+    order_cancel,
+    order_claim,
+    order_complete,
+    order_create,
+    order_fail_attempt,
+    order_release,
+    order_retry,
+    orders_expire_leases,
+)
 from tests.helpers import run_concurrently, wait_for
 
 
@@ -148,3 +160,27 @@ def test_prometheus_output_parses_and_matches_the_json(order_worker, client):
     assert samples["order_processing_seconds_sum", ()] == pytest.approx(snapshot["processing_time_seconds"]["sum"])
     for bucket in snapshot["end_to_end_seconds"]["buckets"]:
         assert samples["order_end_to_end_seconds_bucket", (("le", bucket["le"]),)] == bucket["count"]
+
+
+def test_every_kind_of_transition_keeps_metrics_exact(db, settings):
+    settings.ORDER_MAX_ATTEMPTS = 2
+    settings.ORDER_RETRY_BACKOFF_SECONDS = 0
+    settings.ORDER_LEASE_SECONDS = 60
+    orders = [order_create(user_id="u", item_ids=[1], total_amount=Decimal(n))[0] for n in range(6)]
+    released, retried_then_done, failed_then_retried, cancelled, expired, _pending = orders
+
+    order_release(claim=order_claim(order_id=released.pk))
+    order_fail_attempt(claim=order_claim(order_id=retried_then_done.pk), reason="declined")
+    order_complete(claim=order_claim(order_id=retried_then_done.pk))
+    for _ in range(2):
+        order_fail_attempt(claim=order_claim(order_id=failed_then_retried.pk), reason="declined")
+    order_retry(order_id=failed_then_retried.pk)
+    order_cancel(order_id=cancelled.pk)
+    order_claim(order_id=expired.pk)
+    Order.objects.filter(pk=expired.pk).update(started_at=timezone.now() - timedelta(minutes=5))
+    orders_expire_leases()
+
+    snapshot = assert_metrics_match_orders()
+    # retries: one before the completion, one automatic and one by the operator, one after the expired lease
+    assert snapshot["totals"] == {"created": 6, "completed": 1, "failed": 1, "cancelled": 1, "retried": 4}
+    assert metrics_rebuild() == 0
