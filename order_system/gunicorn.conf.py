@@ -15,6 +15,8 @@ threads = 8
 backlog = 2048
 # Django is imported in each worker after the fork, so worker threads are never started in the master.
 preload_app = False
+# gunicorn's largest request line: a long but otherwise bad query string gets Django's JSON 400, not a bare 414.
+limit_request_line = 8190
 graceful_timeout = 10
 timeout = 30
 accesslog = None

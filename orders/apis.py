@@ -87,9 +87,11 @@ class OrderListApi(APIView):
         responses={200: OrderOutputSerializer(many=True), 400: error_response("Bad query parameter.")},
     )
     def get(self, request):
-        filters = OrderListFilterSerializer(data=request.query_params)
+        # A plain dict, not the QueryDict: DRF would read "?page_size=" as absent rather than as a bad number.
+        filters = OrderListFilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
-        orders = order_list(status=filters.validated_data.get("status"), user_id=filters.validated_data.get("user_id"))
+        wanted = filters.validated_data
+        orders = order_list(status=wanted.get("status") or None, user_id=wanted.get("user_id") or None)
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(orders, request, view=self)
         return paginator.get_paginated_response(OrderOutputSerializer(page, many=True).data)

@@ -108,9 +108,11 @@ class OrderOutputSerializer(serializers.ModelSerializer):
 
 
 class OrderListFilterSerializer(serializers.Serializer):
-    """Query parameters of the order list; a bad one is a 400 that names it."""
+    """Query parameters of the order list; a bad one is a 400 that names it, an empty one means "no filter"."""
 
-    status = serializers.ChoiceField(choices=Order.Status.choices, required=False)
-    user_id = StrictCharField(max_length=128, required=False)
+    status = serializers.ChoiceField(choices=Order.Status.choices, required=False, allow_blank=True)
+    user_id = StrictCharField(max_length=128, required=False, allow_blank=True)
     page_size = serializers.IntegerField(min_value=1, max_value=200, required=False)
-    cursor = serializers.CharField(required=False, help_text="Opaque; take it from `next` or `previous`.")
+    cursor = serializers.CharField(
+        required=False, allow_blank=True, help_text="Opaque; take it from `next` or `previous`."
+    )

@@ -112,6 +112,7 @@ def test_list_filters_by_status_and_user(api):
         ("page_size=0", "page_size"),
         ("page_size=201", "page_size"),
         ("page_size=abc", "page_size"),
+        ("page_size=", "page_size"),
         ("user_id=" + "x" * 129, "user_id"),
         ("cursor=garbage", "cursor"),
         ("cursor=cD1ub3QtYS1kYXRl", "cursor"),  # base64 of "p=not-a-date"
@@ -126,6 +127,15 @@ def test_bad_query_parameter_is_a_400_naming_it(api, query, attr):
 
     assert response.status_code == 400
     assert response.json()["errors"][0]["attr"] == attr
+
+
+def test_empty_filters_mean_no_filter(api):
+    OrderFactory()
+
+    response = api.get("/api/orders/?status=&user_id=&cursor=")
+
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == 1
 
 
 def test_list_query_count_does_not_grow_with_the_page(api, django_assert_num_queries):
