@@ -42,7 +42,9 @@ class SnapshotCollector:
             "Age of the oldest PENDING order.",
             value=snapshot["oldest_pending_age_seconds"] or 0,
         )
-        yield GaugeMetricFamily("orders_failure_rate", "FAILED / (COMPLETED + FAILED).", value=snapshot["failure_rate"])
+        yield GaugeMetricFamily(
+            "orders_failure_rate", "Orders FAILED / (COMPLETED + FAILED), now.", value=snapshot["failure_rate"]
+        )
         throughput = GaugeMetricFamily("orders_completed_per_minute", "Completion rate.", labels=["window"])
         throughput.add_metric(["1m"], snapshot["throughput"]["last_1m"])
         throughput.add_metric(["5m"], snapshot["throughput"]["last_5m"])

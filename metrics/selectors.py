@@ -6,12 +6,12 @@ from datetime import datetime, timedelta
 from django.db.models import Max, Sum
 from django.utils import timezone
 
+from metrics.apps import PROCESS_STARTED
 from metrics.models import HISTOGRAMS, CompletedMinute, Counter
-from metrics.services import status_counter
+from metrics.services import minute_of, status_counter
 from orders.models import Order
 from orders.queueing import get_worker_stats
 
-PROCESS_STARTED = time.monotonic()
 CHART_MINUTES = 30
 
 
@@ -20,7 +20,7 @@ def metrics_snapshot() -> dict:
     now = timezone.now()
     counters = counter_values()
     by_status = {status: counters.get(status_counter(status), 0) for status in Order.Status.values}
-    completed, failed = by_status[Order.Status.COMPLETED], counters.get("failed_total", 0)
+    completed, failed = by_status[Order.Status.COMPLETED], by_status[Order.Status.FAILED]
     oldest_pending = (
         Order.objects.filter(status=Order.Status.PENDING).order_by("created_at").values_list("created_at", flat=True)
     ).first()
@@ -31,7 +31,7 @@ def metrics_snapshot() -> dict:
         "totals": {
             "created": sum(by_status.values()),
             "completed": completed,
-            "failed": failed,
+            "failed": counters.get("failed_total", 0),
             "cancelled": by_status[Order.Status.CANCELLED],
             "retried": counters.get("retries_total", 0),
         },
@@ -84,7 +84,7 @@ def histogram_summary(name: str, counters: dict[str, int]) -> dict:
 
 def completed_per_minute(now: datetime) -> list[tuple[datetime, int]]:
     """Completions in each of the last CHART_MINUTES minutes, oldest first, the current minute last."""
-    current = now.replace(second=0, microsecond=0)
+    current = minute_of(now)
     first = current - timedelta(minutes=CHART_MINUTES - 1)
     rows = CompletedMinute.objects.filter(minute__gte=first).values("minute").annotate(total=Sum("count"))
     counts = {row["minute"]: row["total"] for row in rows}

@@ -52,8 +52,10 @@ def metrics_record_transition(
         for name, seconds in latencies(completion).items():
             deltas |= {f"{name}.sum_us": _microseconds(seconds), f"{name}.bucket.{bucket_index(name, seconds)}": 1}
             maxima[f"{name}.max_us"] = _microseconds(seconds)
-        _count_completed_minute(order_id, completion.completed_at)
+    # Counter rows before minute rows, the order metrics_rebuild locks the tables in: no deadlock between them.
     _apply(shard_of(order_id), deltas, maxima)
+    if completion is not None:
+        _count_completed_minute(order_id, completion.completed_at)
 
 
 def metrics_rebuild() -> int:
@@ -66,6 +68,7 @@ def metrics_rebuild() -> int:
                     f"LOCK TABLE {Counter._meta.db_table}, {CompletedMinute._meta.db_table} IN EXCLUSIVE MODE"
                 )
         counters, minutes = _recount()
+        CompletedMinute.objects.filter(minute__lt=retention_start(timezone.now())).delete()  # expired, not wrong
         changed = _replace(Counter, ("name", "shard"), "value", counters)
         changed += _replace(CompletedMinute, ("minute", "shard"), "count", minutes)
     return changed
@@ -103,6 +106,9 @@ def _apply(shard: int, deltas: dict[str, int], maxima: dict[str, int]) -> None:
     whens += [When(name=name, then=Greatest(F("value"), value)) for name, value in maxima.items()]
     new_value = Case(*whens, default=F("value"), output_field=BigIntegerField())
     rows = Counter.objects.filter(shard=shard, name__in=names)
+    if connection.features.has_select_for_update:
+        # Lock the rows in name order first: two transactions updating overlapping rows then can't deadlock.
+        list(rows.select_for_update().order_by("name").values_list("pk", flat=True))
     try:
         with transaction.atomic():  # a savepoint, so an UPDATE that missed some rows is undone whole
             if rows.update(value=new_value) != len(names):
@@ -115,18 +121,18 @@ def _apply(shard: int, deltas: dict[str, int], maxima: dict[str, int]) -> None:
 
 def _count_completed_minute(order_id: UUID, completed_at: datetime) -> None:
     """Add one completion to its minute; the first completion of a minute also prunes minutes past RETENTION."""
-    minute, shard = _minute(completed_at), shard_of(order_id)
+    minute, shard = minute_of(completed_at), shard_of(order_id)
     if not CompletedMinute.objects.filter(minute=minute, shard=shard).update(count=F("count") + 1):
         CompletedMinute.objects.bulk_create([CompletedMinute(minute=minute, shard=shard)], ignore_conflicts=True)
         CompletedMinute.objects.filter(minute=minute, shard=shard).update(count=F("count") + 1)
-        CompletedMinute.objects.filter(minute__lt=_minute(completed_at - RETENTION)).delete()
+        CompletedMinute.objects.filter(minute__lt=retention_start(completed_at)).delete()
 
 
 def _recount() -> tuple[dict, dict]:
     """Every counter and per-minute row, as the incremental updates would have left them, from the orders table."""
     counters: dict[tuple[str, int], int] = defaultdict(int)
     minutes: dict[tuple[datetime, int], int] = defaultdict(int)
-    recent = _minute(timezone.now() - RETENTION)
+    recent = retention_start(timezone.now())
     fields = ("order_id", "status", "attempts", "times_failed", "created_at", "started_at", "completed_at")
     for order_id, status, attempts, times_failed, created_at, started_at, completed_at in (
         Order.objects.order_by().values_list(*fields).iterator(chunk_size=5000)
@@ -143,7 +149,7 @@ def _recount() -> tuple[dict, dict]:
                 counters[f"{name}.bucket.{bucket_index(name, seconds)}", shard] += 1
                 counters[f"{name}.max_us", shard] = max(counters[f"{name}.max_us", shard], _microseconds(seconds))
             if completed_at >= recent:
-                minutes[_minute(completed_at), shard] += 1
+                minutes[minute_of(completed_at), shard] += 1
     return counters, minutes
 
 
@@ -169,8 +175,14 @@ def _replace(model, key_fields: tuple[str, str], value_field: str, wanted: dict)
     return changed + sum(1 for value in wanted.values() if value)
 
 
-def _minute(moment: datetime) -> datetime:
+def minute_of(moment: datetime) -> datetime:
+    """The start of the minute a moment falls in."""
     return moment.replace(second=0, microsecond=0)
+
+
+def retention_start(now: datetime) -> datetime:
+    """The oldest minute still kept."""
+    return minute_of(now - RETENTION)
 
 
 def _microseconds(duration: timedelta) -> int:

@@ -1,10 +1,5 @@
 """gunicorn settings for `make run`; override any of them with GUNICORN_CMD_ARGS, e.g. "--workers 4"."""
 
-import os
-
-# These processes serve requests, so each runs its own order worker (see OrdersConfig.ready()).
-os.environ.setdefault("ORDER_WORKER_AUTOSTART", "1")
-
 wsgi_app = "order_system.wsgi"
 bind = "127.0.0.1:8000"
 workers = 2
@@ -13,11 +8,19 @@ worker_class = "gthread"
 threads = 8
 # A deep listen queue: the README's 1,000 simultaneous curls wait here instead of being reset.
 backlog = 2048
-# Django is imported in each worker after the fork, so worker threads are never started in the master.
+# Django loads in each worker process after the fork; post_worker_init below starts its order worker.
 preload_app = False
 # gunicorn's largest request line: a long but otherwise bad query string gets Django's JSON 400, not a bare 414.
 limit_request_line = 8190
-graceful_timeout = 10
+# Long enough for in-flight requests, then the order worker's grace (ORDER_SHUTDOWN_GRACE_SECONDS) and hand-back.
+graceful_timeout = 30
 timeout = 30
 accesslog = None
 control_socket_disable = True  # several servers (tests, benchmarks) may run side by side
+
+
+def post_worker_init(worker):
+    """Each worker process serves requests, so it runs an order worker; after the fork, so --preload is safe too."""
+    from orders.queueing import start_worker
+
+    start_worker()

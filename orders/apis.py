@@ -136,25 +136,37 @@ class OrderCancelApi(APIView):
         },
     )
     def post(self, request, order_id: str):
-        order = get_order_or_404(order_id)
         try:
-            order_cancel(order_id=order.pk)
+            order = order_cancel(order_id=parse_order_id_or_404(order_id))
+        except Order.DoesNotExist:
+            raise order_not_found() from None
         except OrderNotInStatus as exc:
             raise Conflict(
                 {"status": [f"Only a PENDING order can be cancelled; this one is {exc.status}."]},
                 code="not_pending",
                 extra={"status": exc.status},
             ) from None
-        order.refresh_from_db()
         return Response(OrderOutputSerializer(order).data)
 
 
-def get_order_or_404(order_id: str) -> Order:
-    """The order for a path id; a malformed id is as unknown as a missing one."""
+def order_not_found() -> NotFound:
+    return NotFound({"order_id": ["No order has this order_id."]})
+
+
+def parse_order_id_or_404(order_id: str) -> uuid.UUID:
+    """A path id as a UUID; a malformed id is as unknown as a missing one."""
     try:
-        return order_get(order_id=uuid.UUID(order_id))
-    except (ValueError, Order.DoesNotExist):
-        raise NotFound({"order_id": ["No order has this order_id."]}) from None
+        return uuid.UUID(order_id)
+    except ValueError:
+        raise order_not_found() from None
+
+
+def get_order_or_404(order_id: str) -> Order:
+    """The order for a path id."""
+    try:
+        return order_get(order_id=parse_order_id_or_404(order_id))
+    except Order.DoesNotExist:
+        raise order_not_found() from None
 
 
 def parse_idempotency_key(raw: str | None) -> str | None:

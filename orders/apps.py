@@ -11,7 +11,6 @@ class OrdersConfig(AppConfig):
     """Orders app; ready() is idempotent and touches no database."""
 
     name = "orders"
-    default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
         if worker_should_autostart():

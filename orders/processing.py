@@ -7,12 +7,10 @@ from uuid import UUID
 from django.conf import settings
 
 from orders.selectors import order_ids_due
-from orders.services import order_claim, order_complete, order_fail_attempt, order_release, orders_expire_leases
+from orders.services import Claim, order_claim, order_complete, order_fail_attempt, order_release, orders_expire_leases
 
 # How many due orders one sweep queues at most, so a huge backlog never floods memory.
 SWEEP_BATCH = 1000
-
-_random = random.Random(settings.ORDER_RANDOM_SEED)
 
 
 class SimulatedFailure(Exception):
@@ -29,7 +27,7 @@ def process_order(order_id: UUID, abandon: threading.Event) -> None:
     if claim is None:
         return  # not due, already taken, or cancelled
     try:
-        simulate_work(abandon)
+        simulate_work(claim, abandon)
     except WorkAbandoned:
         order_release(claim=claim)
     except Exception as exc:
@@ -38,12 +36,15 @@ def process_order(order_id: UUID, abandon: threading.Event) -> None:
         order_complete(claim=claim)
 
 
-def simulate_work(abandon: threading.Event) -> None:
+def simulate_work(claim: Claim, abandon: threading.Event) -> None:
     """Stand-in for payment and stock calls: ORDER_PROCESSING_SECONDS of work that fails at ORDER_FAILURE_RATE."""
+    seed = settings.ORDER_RANDOM_SEED
+    # Seeded per attempt, so a seeded run gives each attempt the same outcome whichever thread runs it.
+    rng = random.Random(f"{seed}:{claim.order_id}:{claim.attempt}") if seed is not None else random
     low, high = settings.ORDER_PROCESSING_SECONDS
-    if abandon.wait(_random.uniform(low, high)):
+    if abandon.wait(rng.uniform(low, high)):
         raise WorkAbandoned()
-    if _random.random() < settings.ORDER_FAILURE_RATE:
+    if rng.random() < settings.ORDER_FAILURE_RATE:
         raise SimulatedFailure("payment declined (simulated)")
 
 

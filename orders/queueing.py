@@ -1,6 +1,9 @@
 """enqueue_order: the one place that knows where an order's work goes."""
 
 import atexit
+import signal
+import sys
+import threading
 from uuid import UUID
 
 from django.conf import settings
@@ -26,10 +29,14 @@ def get_worker() -> OrderWorker:
 
 
 def start_worker() -> None:
-    """Run this process's worker until the process exits, then stop it gracefully."""
-    worker = get_worker()
-    worker.start()
-    atexit.register(stop_worker)  # gunicorn, runserver and process_orders all exit through here on SIGTERM/SIGINT
+    """Run this process's worker until the process exits, then stop it gracefully; ORDER_WORKER_AUTOSTART=0 wins."""
+    if settings.ORDER_WORKER_AUTOSTART is False:
+        return
+    get_worker().start()
+    atexit.register(stop_worker)  # gunicorn, runserver and process_orders all exit through here
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL and threading.current_thread() is threading.main_thread():
+        # runserver dies on SIGTERM without running atexit; turn it into a normal exit so orders are handed back.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
 
 def stop_worker() -> None:

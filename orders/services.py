@@ -105,7 +105,7 @@ def order_claim(*, order_id: uuid.UUID) -> Claim | None:
         now,
         attempt=attempt,
         waited=now - current["available_at"],
-        guard={"attempts": current["attempts"]},
+        guard={"attempts": current["attempts"], "available_at__lte": now},
         attempts=attempt,
         started_at=now,
     )
@@ -144,14 +144,15 @@ def order_release(*, claim: Claim) -> bool:
     return _move_claimed(claim, Order.Status.PENDING, now, available_at=now, attempts=F("attempts") - 1)
 
 
-def order_cancel(*, order_id: uuid.UUID) -> None:
+def order_cancel(*, order_id: uuid.UUID) -> Order:
     """Cancel a PENDING order so that no worker ever processes it; raises OrderNotInStatus otherwise."""
-    _from_status_by_operator(order_id, Order.Status.PENDING, Order.Status.CANCELLED)
+    _operator_transition(order_id, Order.Status.PENDING, Order.Status.CANCELLED)
+    return Order.objects.get(pk=order_id)
 
 
 def order_retry(*, order_id: uuid.UUID) -> None:
     """Give a FAILED order one more attempt and queue it; raises OrderNotInStatus otherwise."""
-    _from_status_by_operator(order_id, Order.Status.FAILED, Order.Status.PENDING, retried=True, completed_at=None)
+    _operator_transition(order_id, Order.Status.FAILED, Order.Status.PENDING, retried=True, completed_at=None)
     transaction.on_commit(partial(enqueue_order, order_id))
 
 
@@ -162,7 +163,11 @@ def orders_expire_leases() -> int:
         status=Order.Status.PROCESSING, started_at__lt=now - timedelta(seconds=settings.ORDER_LEASE_SECONDS)
     ).values_list("order_id", "attempts", "started_at", "created_at")
     reason = "Lease expired: the worker stopped responding."
-    return sum(order_fail_attempt(claim=Claim(*row), reason=reason) is not None for row in expired)
+    claims = [
+        Claim(order_id=order_id, attempt=attempts, started_at=started_at, created_at=created_at)
+        for order_id, attempts, started_at, created_at in expired
+    ]
+    return sum(order_fail_attempt(claim=claim, reason=reason) is not None for claim in claims)
 
 
 def idempotency_keys_prune(*, older_than: timedelta) -> int:
@@ -176,18 +181,26 @@ def retry_delay(attempt: int) -> timedelta:
     return timedelta(seconds=min(settings.ORDER_RETRY_BACKOFF_SECONDS * 2 ** (attempt - 1), 300))
 
 
-def _from_status_by_operator(order_id: uuid.UUID, from_status: str, to_status: str, **changes) -> None:
-    """An operator's status change (API or admin); raises Order.DoesNotExist or OrderNotInStatus."""
-    now = timezone.now()
-    current = Order.objects.values("status", "attempts", "updated_at").get(pk=order_id)
-    if current["status"] != from_status:
-        raise OrderNotInStatus(current["status"])
-    waited = now - current["updated_at"]
-    if not _transition(
-        order_id, from_status, to_status, now, attempt=current["attempts"], waited=waited, available_at=now, **changes
-    ):
-        # It moved between the read and the UPDATE.
-        raise OrderNotInStatus(Order.objects.values_list("status", flat=True).get(pk=order_id))
+def _operator_transition(order_id: uuid.UUID, from_status: str, to_status: str, **changes) -> None:
+    """A status change asked for by a person (API or admin); raises Order.DoesNotExist or OrderNotInStatus."""
+    for _ in range(3):  # the order may move on between the read and the UPDATE; look again before giving up
+        now = timezone.now()
+        current = Order.objects.values("status", "attempts", "updated_at").get(pk=order_id)
+        if current["status"] != from_status:
+            raise OrderNotInStatus(current["status"])
+        waited = now - current["updated_at"]
+        if _transition(
+            order_id,
+            from_status,
+            to_status,
+            now,
+            attempt=current["attempts"],
+            waited=waited,
+            available_at=now,
+            **changes,
+        ):
+            return
+    raise OrderNotInStatus(Order.objects.values_list("status", flat=True).get(pk=order_id))
 
 
 def _move_claimed(claim: Claim, to_status: str, now: datetime, **changes) -> bool:

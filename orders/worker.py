@@ -1,8 +1,10 @@
 """OrderWorker: a pool of daemon threads that takes order ids from one in-process FIFO queue."""
 
 import logging
+import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterable
 from uuid import UUID
 
@@ -39,12 +41,15 @@ class OrderWorker:
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._busy = 0
+        self._pid = os.getpid()
         self._stopping = threading.Event()  # take no new orders
         self._abandon = threading.Event()  # the grace period is over: hand back what is in flight
 
     def start(self) -> None:
         """Start the threads and the sweeper; calling it again does nothing."""
         with self._lock:
+            if self._pid != os.getpid():  # a fork copied this object but none of its threads: start afresh
+                self._threads, self._queued, self._busy, self._pid = [], set(), 0, os.getpid()
             if self._threads or self._stopping.is_set():
                 return
             self._threads = [
@@ -82,13 +87,10 @@ class OrderWorker:
         return self._busy
 
     def _join(self, timeout: float) -> None:
-        deadline = threading.Event()
-        timer = threading.Timer(timeout, deadline.set)
-        timer.start()
+        """Wait for the threads, all together, at most timeout seconds (no new thread: this runs at exit too)."""
+        deadline = time.monotonic() + timeout
         for thread in self._threads:
-            while thread.is_alive() and not deadline.is_set():
-                thread.join(0.05)
-        timer.cancel()
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def _run(self) -> None:
         try:
@@ -100,17 +102,17 @@ class OrderWorker:
         while (order_id := self._queue.get()) is not None and not self._stopping.is_set():
             with self._lock:
                 self._busy += 1
-            close_old_connections()
             try:
+                close_old_connections()
                 self._processor(order_id, self._abandon)
             except Exception:
                 # The order stays where it was and recovery picks it up; the thread must survive.
                 logger.exception("order_id=%s processing raised", order_id)
             finally:
-                close_old_connections()
                 with self._lock:
                     self._busy -= 1
                     self._queued.discard(order_id)
+                _close_connections_quietly()
 
     def _sweep_forever(self) -> None:
         try:
@@ -120,12 +122,20 @@ class OrderWorker:
 
     def _sweep_until_stopped(self) -> None:
         while not self._stopping.is_set():
-            close_old_connections()
             try:
+                close_old_connections()
                 for order_id in self._sweep():
                     self.submit(order_id)
             except Exception:
                 logger.exception("order sweep failed; trying again in %ss", self._sweep_seconds)
             finally:
-                close_old_connections()
+                _close_connections_quietly()
             self._stopping.wait(self._sweep_seconds)
+
+
+def _close_connections_quietly() -> None:
+    """close_old_connections() that can't take a thread down with it (the database may be gone for a while)."""
+    try:
+        close_old_connections()
+    except Exception:
+        logger.exception("closing a database connection failed")

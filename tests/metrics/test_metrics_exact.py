@@ -184,3 +184,12 @@ def test_every_kind_of_transition_keeps_metrics_exact(db, settings):
     # retries: one before the completion, one automatic and one by the operator, one after the expired lease
     assert snapshot["totals"] == {"created": 6, "completed": 1, "failed": 1, "cancelled": 1, "retried": 4}
     assert metrics_rebuild() == 0
+
+
+def test_rebuild_drops_expired_minutes_without_calling_them_wrong(db):
+    from metrics.models import CompletedMinute
+
+    CompletedMinute.objects.create(minute=timezone.now() - timedelta(hours=3), shard=0, count=5)
+
+    assert metrics_rebuild() == 0
+    assert not CompletedMinute.objects.exists()

@@ -102,6 +102,7 @@ BAD_FIELDS = [
     ("user_id", {**VALID, "user_id": "bad\x00name"}),
     ("user_id", {**VALID, "user_id": "tab\there"}),
     ("user_id", {**VALID, "user_id": 44}),
+    ("user_id", {**VALID, "user_id": "lone\ud800surrogate"}),
     ("user_id", {**VALID, "user_id": None}),
     ("user_id", {**VALID, "user_id": ["a"]}),
     ("item_ids", {"user_id": "u", "total_amount": 1}),

@@ -1,6 +1,7 @@
 """The in-process worker: FIFO, failures and retries, recovery and admin actions, with real threads."""
 
 import threading
+import uuid
 from collections import Counter
 from decimal import Decimal
 
@@ -8,7 +9,7 @@ from django.contrib.auth.models import User
 
 from orders import processing
 from orders.models import Order
-from orders.services import order_create
+from orders.services import Claim, order_create
 from orders.worker import OrderWorker
 from tests.factories import OrderFactory
 from tests.helpers import wait_for
@@ -90,7 +91,7 @@ def test_failing_orders_are_retried_with_backoff_then_fail_with_a_reason(order_w
 def test_with_a_seeded_failure_rate_every_order_ends_final_within_its_attempts(order_worker, settings):
     settings.ORDER_FAILURE_RATE = 0.5
     settings.ORDER_RETRY_BACKOFF_SECONDS = 0.01
-    processing._random.seed(20261125)
+    settings.ORDER_RANDOM_SEED = 20261125
 
     create_orders(80)
     wait_for(all_final(Order.Status.COMPLETED, Order.Status.FAILED))
@@ -200,3 +201,38 @@ def test_cancelled_order_is_never_processed(order_worker):
 
     order.refresh_from_db()
     assert (order.status, order.attempts) == (Order.Status.CANCELLED, 0)
+
+
+def test_a_seeded_attempt_has_the_same_outcome_whichever_thread_runs_it(settings):
+    settings.ORDER_RANDOM_SEED = 7
+    settings.ORDER_FAILURE_RATE = 0.5
+    claims = [Claim(order_id=uuid.uuid4(), attempt=1, started_at=None, created_at=None) for _ in range(20)]
+
+    def outcomes():
+        results = []
+        for claim in claims:
+            try:
+                processing.simulate_work(claim, threading.Event())
+                results.append("ok")
+            except processing.SimulatedFailure:
+                results.append("failed")
+        return results
+
+    first = outcomes()
+    assert outcomes() == first
+    assert set(first) == {"ok", "failed"}
+
+
+def test_a_forked_copy_of_a_started_worker_starts_its_own_threads():
+    seen = []
+    worker = OrderWorker(
+        workers=1, processor=lambda order_id, abandon: seen.append(order_id), sweep=list, sweep_seconds=60
+    )
+    worker.start()
+    worker._pid = -1  # as in a child process after fork: the object came along, its threads did not
+
+    worker.start()
+    worker.submit(3)
+
+    wait_for(lambda: seen == [3])
+    worker.stop(timeout=1)
