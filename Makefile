@@ -4,7 +4,7 @@ PORT ?= 8000
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run dev test lint clean bench
+.PHONY: run dev test lint clean bench loadtest
 
 run: $(VENV)/.installed-prod
 	$(BIN)/python manage.py migrate --noinput
@@ -41,3 +41,7 @@ clean:
 # Benchmarks, not tests: ratios measured side by side in one run (see benchmarks/bench.py).
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench.py
+
+# Against a running `make run`: make loadtest ARGS="--orders 1000 --concurrency 1000 --wait"
+loadtest: $(VENV)/.installed-prod
+	$(BIN)/python manage.py loadtest $(ARGS)
