@@ -19,6 +19,7 @@ from orders.serializers import (
     OrderListFilterSerializer,
     OrderOutputSerializer,
     OrderStatusOutputSerializer,
+    order_output,
 )
 from orders.services import IdempotencyKeyReused, OrderAlreadyExists, OrderNotInStatus, order_cancel, order_create
 
@@ -73,7 +74,7 @@ class OrderCreateApi(APIView):
         headers = {"Location": reverse("orders:detail", args=[order.pk])}
         if not created:
             headers["Idempotent-Replayed"] = "true"
-        return Response(OrderOutputSerializer(order).data, status=status.HTTP_201_CREATED, headers=headers)
+        return Response(order_output(order), status=status.HTTP_201_CREATED, headers=headers)
 
 
 class OrderListApi(APIView):
@@ -109,7 +110,7 @@ class OrderDetailApi(APIView):
         responses={200: OrderOutputSerializer, 404: error_response("No order has this order_id.")},
     )
     def get(self, request, order_id: str):
-        return Response(OrderOutputSerializer(get_order_or_404(order_id)).data)
+        return Response(order_output(get_order_or_404(order_id)))
 
 
 class OrderStatusApi(APIView):
@@ -146,7 +147,7 @@ class OrderCancelApi(APIView):
                 code="not_pending",
                 extra={"status": exc.status},
             ) from None
-        return Response(OrderOutputSerializer(order).data)
+        return Response(order_output(order))
 
 
 def order_not_found() -> NotFound:

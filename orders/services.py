@@ -15,6 +15,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from metrics.services import Completion, metrics_record_transition
+from order_system.db import write_transaction
 from orders.models import TRANSITIONS, IdempotencyKey, Order
 from orders.queueing import enqueue_order
 
@@ -62,7 +63,7 @@ def order_create(
     """Store an order and queue it once committed; returns (order, created), replaying a repeated idempotency key."""
     fingerprint = _fingerprint(order_id=order_id, user_id=user_id, item_ids=item_ids, total_amount=total_amount)
     try:
-        with transaction.atomic():
+        with write_transaction():
             if idempotency_key is not None and (original := _replay(idempotency_key, fingerprint)):
                 return original, False
             now = timezone.now()
@@ -237,7 +238,7 @@ def _transition(
     """
     if to_status not in TRANSITIONS[from_status]:
         raise InvalidTransition(f"{from_status} -> {to_status}")
-    with transaction.atomic():
+    with write_transaction():
         orders = Order.objects.filter(pk=order_id, status=from_status, **(guard or {}))
         if orders.update(status=to_status, updated_at=now, **changes) != 1:
             return False
