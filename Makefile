@@ -40,6 +40,8 @@ clean:
 
 # Benchmarks, not tests: ratios measured side by side in one run (see benchmarks/bench.py).
 bench: $(VENV)/.installed-dev
+	@command -v wrk >/dev/null && command -v ab >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk apache2-utils)
 	$(BIN)/python benchmarks/bench.py
 
 # Against a running `make run`: make loadtest ARGS="--orders 1000 --concurrency 1000 --wait"

@@ -11,6 +11,8 @@ import json
 import os
 import platform
 import random
+import re
+import shutil
 import signal
 import socket
 import sqlite3
@@ -32,39 +34,232 @@ STATUSES = ["COMPLETED"] * 90 + ["FAILED"] * 4 + ["CANCELLED"] * 3 + ["PENDING"]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--small", type=int, default=1_000, help="orders in the small table")
-    parser.add_argument("--large", type=int, default=1_000_000, help="orders in the large table")
-    parser.add_argument("--requests", type=int, default=300, help="timed requests per endpoint")
+    parser.add_argument("--small", type=int, default=1_000, help="orders in the small table (scale)")
+    parser.add_argument("--large", type=int, default=1_000_000, help="orders in the large table (scale)")
+    parser.add_argument("--requests", type=int, default=300, help="timed requests per endpoint (scale)")
+    parser.add_argument("--seconds", type=int, default=8, help="length of each throughput run (intake)")
+    parser.add_argument("--sections", default="intake,drain,scale,memory", help="which to run, comma-separated")
     args = parser.parse_args()
+    missing = [tool for tool in ("wrk", "ab") if not shutil.which(tool)]
+    if missing:
+        sys.exit(f"make bench needs {' and '.join(missing)}: apt-get install wrk apache2-utils")
 
+    sections = args.sections.split(",")
+    report = {"machine": machine(), "command": "make bench", "started": datetime.now(UTC).isoformat(timespec="seconds")}
     with tempfile.TemporaryDirectory(prefix="order-bench-") as workdir:
-        rows = {size: measure_scale(Path(workdir), size, args.requests) for size in (args.small, args.large)}
-    report = {
-        "machine": machine(),
-        "command": "make bench",
-        "started": datetime.now(UTC).isoformat(timespec="seconds"),
-        "scale": scale_report(rows, args.small, args.large),
-    }
+        workdir = Path(workdir)
+        if "intake" in sections:
+            report["intake"] = measure_intake(workdir, args.seconds)
+        if "drain" in sections:
+            report["drain"] = measure_drain(workdir)
+        if "scale" in sections:
+            rows = {size: measure_scale(workdir, size, args.requests) for size in (args.small, args.large)}
+            report["scale"] = scale_report(rows, args.small, args.large)
+        if "memory" in sections:
+            report["memory"] = measure_memory(workdir)
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     path.write_text(json.dumps(report, indent=2))
-    print_table(report)
+    print_report(report)
     print(f"\nwritten to {path.relative_to(ROOT)}")
+
+
+def server_env(database: Path, **extra: str) -> dict:
+    """The production configuration (DJANGO_DEBUG=0), plus the benchmark-only do-nothing endpoint."""
+    return {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "DJANGO_SETTINGS_MODULE": "benchmarks.settings",
+        "DATABASE_URL": f"sqlite:///{database}",
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": "benchmark-only-" + "x" * 40,
+        "LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
+def migrate(env: dict) -> None:
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+
+
+def measure_intake(workdir: Path, seconds: int) -> list[dict]:
+    """POST /api/orders/ against a do-nothing DRF view on the same server, and a raw SQLite insert loop."""
+    print("intake...", flush=True)
+    database = workdir / "intake.sqlite3"
+    env = server_env(database)
+    migrate(env)
+    body = workdir / "order.json"
+    body.write_text(json.dumps({"user_id": "user44", "item_ids": [1, 2, 3], "total_amount": 90.99}))
+    rows = []
+    with Server(env) as server:
+        runs = {
+            (connections, name): wrk(server.port, path, connections, seconds, body)
+            for connections in (64, 1000)
+            for name, path in (("framework", "/bench/noop/"), ("intake", "/api/orders/"))
+        }
+        burst = ab_seconds(server.port, "/api/orders/", 1000, 1000, body)
+    storage = sqlite_insert_rate(workdir / "raw.sqlite3", seconds=3)
+    for connections in (64, 1000):
+        intake, framework = runs[connections, "intake"], runs[connections, "framework"]
+        rows.append(row(f"intake req/s at {connections} connections", intake["rps"]))
+        rows.append(row(f"  framework ceiling (do-nothing DRF view) at {connections}", framework["rps"]))
+        rows.append(row(f"  intake / framework at {connections}", intake["rps"] / framework["rps"], ">= 0.5"))
+        rows.append(row(f"  errors at {connections} connections", intake["errors"], "== 0"))
+    rows.append(row("storage ceiling: raw SQLite inserts/s, one process", storage))
+    rows.append(row("  intake at 64 / storage ceiling", runs[64, "intake"]["rps"] / storage))
+    p50, p99 = runs[64, "intake"]["p50_ms"], runs[64, "intake"]["p99_ms"]
+    rows.append(row("intake p50 / p99 ms at 64", f"{p50} / {p99}"))
+    rows.append(row("  p99 / p50 at 64", p99 / p50, "<= 3"))
+    rows.append(row("1,000-order burst (ab -c 1000) answered in s", burst, "<= 2"))
+    return rows
+
+
+def wrk(port: int, path: str, connections: int, seconds: int, body: Path) -> dict:
+    """Keep-alive POSTs for `seconds` from wrk: requests/s, p50 and p99 in ms, and every kind of error."""
+    script = body.with_suffix(".lua")
+    script.write_text(
+        f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [[{body.read_text()}]]\n'
+    )
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "--latency", "-s", str(script)]
+    output = subprocess.run([*command, f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True).stdout
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
+    errors += int(match.group(1)) if (match := re.search(r"Non-2xx or 3xx responses: (\d+)", output)) else 0
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "p50_ms": _wrk_ms(output, "50%"),
+        "p99_ms": _wrk_ms(output, "99%"),
+        "errors": errors,
+    }
+
+
+def _wrk_ms(output: str, percentile: str) -> float:
+    value, unit = re.search(rf"{percentile}\s+([\d.]+)(us|ms|s)", output).groups()
+    return round(float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit], 1)
+
+
+def ab_seconds(port: int, path: str, requests: int, concurrency: int, body: Path) -> float:
+    """Wall time for `requests` POSTs, `concurrency` at once, new connection each (like the README's curl loop)."""
+    command = ["ab", "-q", "-r", "-n", str(requests), "-c", str(concurrency), "-p", str(body), "-T", "application/json"]
+    output = subprocess.run([*command, f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True).stdout
+    failed = int(re.search(r"Failed requests:\s+(\d+)", output).group(1))
+    non_2xx = re.search(r"Non-2xx responses:\s+(\d+)", output)
+    if failed or non_2xx:
+        return float("inf")  # a burst with errors was not answered
+    return float(re.search(r"Time taken for tests:\s+([\d.]+)", output).group(1))
+
+
+def sqlite_insert_rate(database: Path, seconds: float) -> float:
+    """Committed single-row inserts/s with WAL and synchronous=NORMAL, as the app runs SQLite: the storage ceiling."""
+    db = sqlite3.connect(database, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("CREATE TABLE orders (id TEXT PRIMARY KEY, user_id TEXT, item_ids TEXT, total REAL, created TEXT)")
+    inserted, deadline = 0, time.perf_counter() + seconds
+    started = time.perf_counter()
+    while time.perf_counter() < deadline:
+        db.execute("BEGIN IMMEDIATE")
+        db.execute(
+            "INSERT INTO orders VALUES (?, ?, ?, ?, ?)",
+            (uuid.uuid4().hex, "user44", "[1, 2, 3]", 90.99, datetime.now(UTC).isoformat()),
+        )
+        db.execute("COMMIT")
+        inserted += 1
+    db.close()
+    return inserted / (time.perf_counter() - started)
+
+
+def measure_drain(workdir: Path, orders: int = 3000) -> list[dict]:
+    """Orders/s the worker completes with no simulated work, against the raw UPDATEs it has to make."""
+    print("drain...", flush=True)
+    database = workdir / "drain.sqlite3"
+    env = server_env(database, ORDER_PROCESSING_SECONDS="0")
+    migrate(env)
+    bulk_load(database, orders, status="PENDING")
+    subprocess.run([sys.executable, "manage.py", "metrics_rebuild"], cwd=ROOT, env=env, check=True, capture_output=True)
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "process_orders"], cwd=ROOT, env=env, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    started = time.perf_counter()
+    try:
+        with sqlite3.connect(database, timeout=30) as db:
+            done = "SELECT COUNT(*) FROM orders_order WHERE status = 'COMPLETED'"
+            while db.execute(done).fetchone()[0] < orders:
+                time.sleep(0.05)
+        worker_rate = orders / (time.perf_counter() - started)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(30)
+    raw_rate = raw_update_rate(database, orders)
+    return [
+        row("worker: orders completed/s (ORDER_PROCESSING_SECONDS=0)", worker_rate),
+        row("raw SQLite: the same writes per order, in a loop", raw_rate),
+        row("  worker overhead: raw / worker", raw_rate / worker_rate, "<= 3"),
+    ]
+
+
+def raw_update_rate(database: Path, orders: int) -> float:
+    """Orders/s for the bare writes of processing: claim and complete, each an order UPDATE and a counter UPDATE."""
+    db = sqlite3.connect(database, isolation_level=None)
+    db.execute("PRAGMA synchronous=NORMAL")
+    ids = [order_id for (order_id,) in db.execute("SELECT order_id FROM orders_order")]
+    started = time.perf_counter()
+    for order_id in ids:
+        for to in ("PROCESSING", "COMPLETED"):
+            db.execute("BEGIN IMMEDIATE")
+            db.execute(
+                "UPDATE orders_order SET status = ?, updated_at = ? WHERE order_id = ?",
+                (to, fmt(datetime.now()), order_id),
+            )
+            db.execute("UPDATE metrics_counter SET value = value + 1 WHERE name = ? AND shard = 0", (f"status.{to}",))
+            db.execute("COMMIT")
+    db.close()
+    return orders / (time.perf_counter() - started)
+
+
+def measure_memory(workdir: Path, burst: int = 10_000) -> list[dict]:
+    """Server RSS (all gunicorn processes) after one and after a second 10,000-order burst."""
+    print("memory...", flush=True)
+    database = workdir / "memory.sqlite3"
+    env = server_env(database, ORDER_PROCESSING_SECONDS="0")
+    migrate(env)
+    body = workdir / "memory-order.json"
+    body.write_text(json.dumps({"user_id": "user44", "item_ids": [1, 2, 3], "total_amount": 90.99}))
+    with Server(env) as server:
+        ab_seconds(server.port, "/api/orders/", burst, 100, body)
+        first = server.rss_mb()
+        ab_seconds(server.port, "/api/orders/", burst, 100, body)
+        second = server.rss_mb()
+    return [
+        row("server RSS MB after the first 10,000-order burst", first),
+        row("server RSS MB after the second", second),
+        row("  growth from the second burst", (second - first) / first, "< 0.10"),
+    ]
+
+
+def row(figure: str, value, goal: str = "") -> dict:
+    """One line of the report; `met` says whether a goal was reached."""
+    if isinstance(value, float):
+        value = round(value, 3)
+    met = None
+    if goal:
+        operator, bound = goal.split()
+        met = {
+            ">=": value >= float(bound),
+            "<=": value <= float(bound),
+            "<": value < float(bound),
+            "==": value == float(bound),
+        }[operator]
+    return {"figure": figure, "value": value, "goal": goal, "met": met}
 
 
 def measure_scale(workdir: Path, size: int, requests: int) -> dict[str, dict]:
     """Bulk-load `size` orders, then time each read endpoint against a production-configured server."""
     database = workdir / f"orders-{size}.sqlite3"
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{database}",
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": "benchmark-only-" + "x" * 40,
-        "ORDER_WORKER_AUTOSTART": "0",  # measure the reads alone; nothing processes the PENDING orders
-        "LOG_LEVEL": "WARNING",
-    }
+    # The reads alone: nothing processes the PENDING orders.
+    env = server_env(database, ORDER_WORKER_AUTOSTART="0")
     manage = [sys.executable, "manage.py"]
-    subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    migrate(env)
     print(f"loading {size:,} orders...", flush=True)
     ids, oldest = bulk_load(database, size)
     subprocess.run([*manage, "metrics_rebuild"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
@@ -81,7 +276,7 @@ def measure_scale(workdir: Path, size: int, requests: int) -> dict[str, dict]:
         return {name: time_endpoint(server.port, path, requests) for name, path in endpoints.items()}
 
 
-def bulk_load(database: Path, size: int) -> tuple[list[str], datetime]:
+def bulk_load(database: Path, size: int, status: str | None = None) -> tuple[list[str], datetime]:
     """Insert orders straight into SQLite, 1 ms apart, ending now; returns a sample of ids and the oldest time."""
     start = datetime.now(UTC).replace(tzinfo=None) - timedelta(milliseconds=size)
     sample: list[str] = []
@@ -92,12 +287,13 @@ def bulk_load(database: Path, size: int) -> tuple[list[str], datetime]:
             if n % max(1, size // 1000) == 0:
                 sample.append(str(order_id))
             created = start + timedelta(milliseconds=n)
-            status = STATUSES[n % len(STATUSES)]
-            done = status in ("COMPLETED", "FAILED")
+            order_status = status or STATUSES[n % len(STATUSES)]
+            done = order_status in ("COMPLETED", "FAILED")
             started = created + timedelta(seconds=1) if done else None
             completed = created + timedelta(seconds=3) if done else None
+            failed = int(order_status == "FAILED")
             yield (
-                order_id.hex, f"user{n % 5000}", "[1, 2, 3]", "90.99", status, int(done), int(status == "FAILED"),
+                order_id.hex, f"user{n % 5000}", "[1, 2, 3]", "90.99", order_status, int(done), failed,
                 "", fmt(created), fmt(created), fmt(started), fmt(completed), fmt(completed or created),
             )  # fmt: skip
 
@@ -141,29 +337,22 @@ def time_endpoint(port: int, path, requests: int) -> dict:
 def scale_report(rows: dict[int, dict], small: int, large: int) -> list[dict]:
     report = []
     for name in rows[small]:
-        ratio = rows[large][name]["median_ms"] / rows[small][name]["median_ms"]
-        report.append(
-            {
-                "endpoint": name,
-                f"median_ms_at_{small}": rows[small][name]["median_ms"],
-                f"median_ms_at_{large}": rows[large][name]["median_ms"],
-                "ratio": round(ratio, 2),
-                "goal": "<= 2.0",
-                "met": ratio <= 2.0,
-            }
-        )
+        at_small, at_large = rows[small][name]["median_ms"], rows[large][name]["median_ms"]
+        report.append(row(f"{name}: median ms at {small:,} / {large:,} orders", f"{at_small} / {at_large}"))
+        report.append(row("  ratio", at_large / at_small, "<= 2"))
     return report
 
 
-def print_table(report: dict) -> None:
+def print_report(report: dict) -> None:
     machine = report["machine"]
     print(f"\n{machine['cpu']} · {machine['cores']} cores · Python {machine['python']}")
-    rows = report["scale"]
-    headers = list(rows[0])
-    widths = [max(len(str(header)), *(len(str(row[header])) for row in rows)) for header in headers]
-    print("  ".join(str(header).ljust(width) for header, width in zip(headers, widths, strict=True)))
-    for row in rows:
-        print("  ".join(str(row[header]).ljust(width) for header, width in zip(headers, widths, strict=True)))
+    for section in ("intake", "drain", "scale", "memory"):
+        if section not in report:
+            continue
+        print(f"\n{section}")
+        for line in report[section]:
+            verdict = {True: "met", False: "MISSED", None: ""}[line["met"]]
+            print(f"  {line['figure']:<62} {line['value']!s:>18}  {line['goal']:<7} {verdict}")
 
 
 def machine() -> dict:
@@ -204,7 +393,19 @@ class Server:
 
     def __exit__(self, *exc_info):
         os.killpg(self.process.pid, signal.SIGTERM)
-        self.process.wait(30)
+        self.process.wait(60)
+
+    def rss_mb(self) -> float:
+        """Resident memory of the master and its worker processes together."""
+        pids = [
+            self.process.pid,
+            *map(int, Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()),
+        ]
+        kilobytes = 0
+        for pid in pids:
+            status = Path(f"/proc/{pid}/status").read_text()
+            kilobytes += int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
+        return kilobytes / 1024
 
 
 if __name__ == "__main__":
