@@ -7,8 +7,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import BigIntegerField, Case, F, When
-from django.db.models.functions import Greatest
+from django.db.models import F
 from django.utils import timezone
 
 from metrics.models import HISTOGRAMS, CompletedMinute, Counter
@@ -95,32 +94,33 @@ def shard_of(order_id: UUID) -> int:
     return order_id.int % settings.METRICS_SHARDS
 
 
-class _MissingRows(Exception):
-    """Some counter rows of a shard do not exist yet."""
-
-
 def _apply(shard: int, deltas: dict[str, int], maxima: dict[str, int]) -> None:
-    """Add deltas and raise maxima in one UPDATE; create the shard's rows the first time they are needed."""
+    """Add deltas and raise maxima in one UPDATE; create the shard's rows the first time they are needed.
+
+    Plain SQL: this runs in every status change, and the ORM's CASE expression cost more than the write itself.
+    """
     if not maxima and len(deltas) == 1:
         [(name, delta)] = deltas.items()
         _add_one(shard, name, delta)
         return
-    names = [*deltas, *maxima]
-    whens = [When(name=name, then=F("value") + delta) for name, delta in deltas.items()]
-    whens += [When(name=name, then=Greatest(F("value"), value)) for name, value in maxima.items()]
-    new_value = Case(*whens, default=F("value"), output_field=BigIntegerField())
-    rows = Counter.objects.filter(shard=shard, name__in=names)
-    if connection.features.has_select_for_update:
-        # Lock the rows in name order first: two transactions updating overlapping rows then can't deadlock.
-        list(rows.select_for_update().order_by("name").values_list("pk", flat=True))
-    try:
-        with transaction.atomic():  # a savepoint, so an UPDATE that missed some rows is undone whole
-            if rows.update(value=new_value) != len(names):
-                raise _MissingRows
-    except _MissingRows:
-        # Waits for a concurrent creator of the same rows to commit, then skips them: every row exists after this.
-        Counter.objects.bulk_create([Counter(name=name, shard=shard) for name in names], ignore_conflicts=True)
-        rows.update(value=new_value)
+    names = sorted([*deltas, *maxima])
+    table, greatest = Counter._meta.db_table, "MAX" if connection.vendor == "sqlite" else "GREATEST"
+    cases = ["WHEN %s THEN value + %s"] * len(deltas) + [f"WHEN %s THEN {greatest}(value, %s)"] * len(maxima)
+    where = f"WHERE shard = %s AND name IN ({', '.join(['%s'] * len(names))})"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT name FROM {table} {where}", [shard, *names])
+        if missing := sorted(set(names) - {name for (name,) in cursor.fetchall()}):
+            # Before taking any counter lock; waits for a concurrent creator of the same rows, then skips them.
+            Counter.objects.bulk_create([Counter(name=name, shard=shard) for name in missing], ignore_conflicts=True)
+        if connection.features.has_select_for_update:
+            # Lock the rows in name order first: two transactions updating overlapping rows then can't deadlock.
+            cursor.execute(f"SELECT id FROM {table} {where} ORDER BY name FOR UPDATE", [shard, *names])
+        pairs = [part for pair in [*deltas.items(), *maxima.items()] for part in pair]
+        cursor.execute(
+            f"UPDATE {table} SET value = CASE name {' '.join(cases)} ELSE value END {where}", [*pairs, shard, *names]
+        )
+        if cursor.rowcount != len(names):
+            raise RuntimeError(f"metric rows of shard {shard} vanished during an update")
 
 
 def _add_one(shard: int, name: str, delta: int) -> None:
@@ -136,9 +136,10 @@ def _add_one(shard: int, name: str, delta: int) -> None:
 def _count_completed_minute(order_id: UUID, completed_at: datetime) -> None:
     """Add one completion to its minute; the first completion of a minute also prunes minutes past RETENTION."""
     minute, shard = minute_of(completed_at), shard_of(order_id)
-    if not CompletedMinute.objects.filter(minute=minute, shard=shard).update(count=F("count") + 1):
+    count_one = CompletedMinute.objects.filter(minute=minute, shard=shard)
+    if not count_one.update(count=F("count") + 1):
         CompletedMinute.objects.bulk_create([CompletedMinute(minute=minute, shard=shard)], ignore_conflicts=True)
-        CompletedMinute.objects.filter(minute=minute, shard=shard).update(count=F("count") + 1)
+        count_one.update(count=F("count") + 1)
         CompletedMinute.objects.filter(minute__lt=retention_start(completed_at)).delete()
 
 
