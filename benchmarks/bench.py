@@ -82,14 +82,26 @@ def migrate(env: dict) -> None:
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
 
 
+def fresh_database(workdir: Path, name: str, **extra: str) -> tuple[Path, dict]:
+    """A migrated SQLite file, and the server environment that uses it."""
+    database = workdir / f"{name}.sqlite3"
+    env = server_env(database, **extra)
+    migrate(env)
+    return database, env
+
+
+def order_body(workdir: Path) -> Path:
+    """The README's example order, as a file for wrk and ab."""
+    body = workdir / "order.json"
+    body.write_text(json.dumps({"user_id": "user44", "item_ids": [1, 2, 3], "total_amount": 90.99}))
+    return body
+
+
 def measure_intake(workdir: Path, seconds: int) -> list[dict]:
     """POST /api/orders/ against a do-nothing DRF view on the same server, and a raw SQLite insert loop."""
     print("intake...", flush=True)
-    database = workdir / "intake.sqlite3"
-    env = server_env(database)
-    migrate(env)
-    body = workdir / "order.json"
-    body.write_text(json.dumps({"user_id": "user44", "item_ids": [1, 2, 3], "total_amount": 90.99}))
+    _, env = fresh_database(workdir, "intake")
+    body = order_body(workdir)
     rows = []
     with Server(env) as server:
         runs = {
@@ -171,9 +183,7 @@ def sqlite_insert_rate(database: Path, seconds: float) -> float:
 def measure_drain(workdir: Path, orders: int = 3000) -> list[dict]:
     """Orders/s the worker completes with no simulated work, against the raw UPDATEs it has to make."""
     print("drain...", flush=True)
-    database = workdir / "drain.sqlite3"
-    env = server_env(database, ORDER_PROCESSING_SECONDS="0")
-    migrate(env)
+    database, env = fresh_database(workdir, "drain", ORDER_PROCESSING_SECONDS="0")
     bulk_load(database, orders, status="PENDING")
     subprocess.run([sys.executable, "manage.py", "metrics_rebuild"], cwd=ROOT, env=env, check=True, capture_output=True)
     process = subprocess.Popen(
@@ -220,11 +230,8 @@ def raw_update_rate(database: Path, orders: int) -> float:
 def measure_memory(workdir: Path, burst: int = 10_000) -> list[dict]:
     """Server RSS (all gunicorn processes) after one and after a second 10,000-order burst."""
     print("memory...", flush=True)
-    database = workdir / "memory.sqlite3"
-    env = server_env(database, ORDER_PROCESSING_SECONDS="0")
-    migrate(env)
-    body = workdir / "memory-order.json"
-    body.write_text(json.dumps({"user_id": "user44", "item_ids": [1, 2, 3], "total_amount": 90.99}))
+    _, env = fresh_database(workdir, "memory", ORDER_PROCESSING_SECONDS="0")
+    body = order_body(workdir)
     with Server(env) as server:
         ab_seconds(server.port, "/api/orders/", burst, 100, body)
         first = server.rss_mb()
@@ -255,11 +262,9 @@ def row(figure: str, value, goal: str = "") -> dict:
 
 def measure_scale(workdir: Path, size: int, requests: int) -> dict[str, dict]:
     """Bulk-load `size` orders, then time each read endpoint against a production-configured server."""
-    database = workdir / f"orders-{size}.sqlite3"
     # The reads alone: nothing processes the PENDING orders.
-    env = server_env(database, ORDER_WORKER_AUTOSTART="0")
+    database, env = fresh_database(workdir, f"orders-{size}", ORDER_WORKER_AUTOSTART="0")
     manage = [sys.executable, "manage.py"]
-    migrate(env)
     print(f"loading {size:,} orders...", flush=True)
     ids, oldest = bulk_load(database, size)
     subprocess.run([*manage, "metrics_rebuild"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
