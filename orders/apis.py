@@ -151,6 +151,7 @@ class OrderCancelApi(APIView):
 
 
 def order_not_found() -> NotFound:
+    """A fresh 404 each time: a raised exception carries its traceback, so one instance must not be shared."""
     return NotFound({"order_id": ["No order has this order_id."]})
 
 
