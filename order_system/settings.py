@@ -56,6 +56,14 @@ def env_float(name: str, default: float, *, minimum: float = 0.0, maximum: float
     return number
 
 
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    """Read one of a fixed set of words."""
+    value = os.environ.get(name) or default
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+    return value
+
+
 def env_seconds_range(name: str, default: str) -> tuple[float, float]:
     """Read '2' or '1-5' (uniform range) as (low, high) seconds."""
     value = os.environ.get(name) or default
@@ -77,7 +85,20 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY is required when DJANGO_DEBUG=0")
     SECRET_KEY = "django-insecure-local-development-only"
 
-ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
+if not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS is required when DJANGO_DEBUG=0, e.g. orders.example.com")
+
+# Production behind a TLS-terminating proxy: HTTPS only, secure cookies, HSTS (see README, "Running in production").
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # load balancers probe over plain HTTP
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("DJANGO_BEHIND_PROXY", False) else None
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0)
+# With HSTS on, subdomains and browser preload lists follow unless switched off one by one.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", SECURE_HSTS_SECONDS > 0)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", SECURE_HSTS_SECONDS > 0)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -145,6 +166,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not :memory:, so tests run the same WAL locking as production, across threads and processes.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test_db.sqlite3")}
 
+# Throttling counts requests in this cache: per process by default, shared by every process with a Redis URL.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["CACHE_URL"]}
+    if os.environ.get("CACHE_URL")
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
+
 # Metric counters are split over this many rows each, so concurrent writers on PostgreSQL rarely share one.
 # SQLite serialises all writers anyway, so one shard is enough there.
 METRICS_SHARDS = env_int("METRICS_SHARDS", 1 if DATABASES["default"]["ENGINE"].endswith("sqlite3") else 8, minimum=1)
@@ -174,12 +202,23 @@ CORS_ALLOW_HEADERS = (*default_cors_headers, "idempotency-key")
 CORS_ALLOW_METHODS = ("GET", "HEAD", "OPTIONS", "POST")
 CORS_EXPOSE_HEADERS = ["Location", "Idempotent-Replayed"]
 
+# The API is open, as the seed assumes, unless API_TOKENS lists bearer tokens (comma-separated).
+API_TOKENS = env_list("API_TOKENS")
+# Creating orders may be rate-limited per client, e.g. "100/s" or "5000/min"; unset, it is not.
+ORDER_CREATE_RATE = os.environ.get("ORDER_CREATE_RATE") or None
+
 REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["order_system.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": [],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "order_system.auth.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ]
+    if API_TOKENS
+    else [],
+    "DEFAULT_PERMISSION_CLASSES": ["order_system.auth.HasApiToken"] if API_TOKENS else [],
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_RATES": {"order_create": ORDER_CREATE_RATE},
     "EXCEPTION_HANDLER": "order_system.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "COERCE_DECIMAL_TO_STRING": False,
@@ -196,6 +235,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 
+# Where accepted orders are processed (see README, "Processing" and "Scaling out"): this process's worker threads,
+# Celery workers, or inline right after the commit (tests and scripts).
+ORDER_QUEUE_BACKEND = env_choice("ORDER_QUEUE_BACKEND", "thread", ("thread", "celery", "immediate"))
+
 # The background worker (see README, "Processing").
 ORDER_WORKERS = env_int("ORDER_WORKERS", 16, minimum=1)
 ORDER_WORKER_AUTOSTART = env_optional_bool("ORDER_WORKER_AUTOSTART")  # unset: only in serving processes
@@ -211,7 +254,23 @@ if ORDER_LEASE_SECONDS <= ORDER_PROCESSING_SECONDS[1]:
     raise ImproperlyConfigured("ORDER_LEASE_SECONDS must be longer than the longest ORDER_PROCESSING_SECONDS")
 ORDER_SWEEP_SECONDS = env_float("ORDER_SWEEP_SECONDS", 2.0, minimum=0.05)
 ORDER_SHUTDOWN_GRACE_SECONDS = env_float("ORDER_SHUTDOWN_GRACE_SECONDS", 5.0)
+# Celery mode: a PENDING order due this long without being claimed is presumed lost by the broker and sent again.
+ORDER_REQUEUE_SECONDS = env_float("ORDER_REQUEUE_SECONDS", 300.0, minimum=1.0)
 ORDER_IDEMPOTENCY_KEY_TTL_HOURS = env_int("ORDER_IDEMPOTENCY_KEY_TTL_HOURS", 24, minimum=24)
+
+# Celery mode (order_system/celery.py; acks_late is set on the task itself, in orders/tasks.py).
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+# Each worker process reserves one task at a time, so a backlog spreads over every worker and none hoards it.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_SERIALIZER = CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A request publishing an order waits at most about a second for the broker; the sweep sends it later otherwise.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
+# Redis redelivers an unacknowledged task after this long; it must exceed the longest retry delay (5 minutes).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=600)}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 LOGGING = {
     "version": 1,

@@ -1,4 +1,4 @@
-"""Top-level routes: the API, its schema and docs, the admin and liveness."""
+"""Top-level routes: the API, its schema and docs, the admin, liveness and readiness."""
 
 from django.contrib import admin
 from django.urls import include, path, re_path
@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from metrics.apis import prometheus_metrics
 from metrics.views import dashboard
 from order_system import errors
-from order_system.health import healthz
+from order_system.health import healthz, readyz
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -16,6 +16,7 @@ urlpatterns = [
     path("api/schema/", errors.get_only(SpectacularAPIView.as_view()), name="schema"),
     path("api/docs/", errors.get_only(SpectacularSwaggerView.as_view(url_name="schema")), name="docs"),
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     path("metrics", prometheus_metrics, name="prometheus"),
     path("dashboard/", dashboard, name="dashboard"),
     # Any other /api/ path gets the API's JSON 404, also with DEBUG on (where handler404 is bypassed).

@@ -8,6 +8,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from order_system.errors import Conflict, UnprocessableEntity, error_response
@@ -46,6 +47,12 @@ RESPONSE_HEADERS = [
 class OrderCreateApi(APIView):
     """POST /api/orders/: store an order and queue it."""
 
+    throttle_scope = "order_create"
+
+    def get_throttles(self):
+        """Only creating is rate-limited (ORDER_CREATE_RATE), also where this view shares its URL with the list."""
+        return [ScopedRateThrottle()] if self.request.method == "POST" else []
+
     @extend_schema(
         operation_id="orders_create",
         request=OrderCreateInputSerializer,
@@ -57,6 +64,7 @@ class OrderCreateApi(APIView):
             413: error_response("Body over 1 MB."),
             415: error_response("Content-Type is not application/json."),
             422: error_response("Idempotency-Key reused with a different body."),
+            429: error_response("Over ORDER_CREATE_RATE; Retry-After says when to try again."),
         },
     )
     def post(self, request):

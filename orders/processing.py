@@ -2,15 +2,26 @@
 
 import random
 import threading
+from datetime import timedelta
 from uuid import UUID
 
 from django.conf import settings
 
 from orders.selectors import order_ids_due
-from orders.services import Claim, order_claim, order_complete, order_fail_attempt, order_release, orders_expire_leases
+from orders.services import (
+    Claim,
+    order_claim,
+    order_complete,
+    order_fail_attempt,
+    order_release,
+    orders_expire_leases,
+    orders_requeue_stale,
+)
 
 # How many due orders one sweep queues at most, so a huge backlog never floods memory.
 SWEEP_BATCH = 1000
+# For backends that never ask work to give up early (Celery finishes a running task before a warm shutdown).
+NEVER_ABANDONED = threading.Event()
 
 
 class SimulatedFailure(Exception):
@@ -49,6 +60,12 @@ def simulate_work(claim: Claim, abandon: threading.Event) -> None:
 
 
 def sweep() -> list[UUID]:
-    """Recover claims whose worker died, then list PENDING orders that are due, oldest first."""
+    """Thread backend: recover claims whose worker died, then list PENDING orders that are due, oldest first."""
     orders_expire_leases()
     return order_ids_due(limit=SWEEP_BATCH)
+
+
+def sweep_lost() -> None:
+    """Celery backend: recover claims whose worker died, and send again what the broker seems to have lost."""
+    orders_expire_leases()
+    orders_requeue_stale(older_than=timedelta(seconds=settings.ORDER_REQUEUE_SECONDS), limit=SWEEP_BATCH)

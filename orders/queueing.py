@@ -1,12 +1,15 @@
-"""enqueue_order: the one place that knows where an order's work goes."""
+"""enqueue_order: the one place that knows which queue backend processes orders (ORDER_QUEUE_BACKEND)."""
 
 import atexit
 import signal
 import sys
 import threading
+import time
+from datetime import datetime
 from uuid import UUID
 
 from django.conf import settings
+from django.utils import timezone
 
 from orders.worker import OrderWorker
 
@@ -29,8 +32,11 @@ def get_worker() -> OrderWorker:
 
 
 def start_worker() -> None:
-    """Run this process's worker until the process exits, then stop it gracefully; ORDER_WORKER_AUTOSTART=0 wins."""
-    if settings.ORDER_WORKER_AUTOSTART is False:
+    """Run this process's worker until the process exits, then stop it gracefully (thread backend only).
+
+    ORDER_WORKER_AUTOSTART=0 wins: the web processes then leave the work to `manage.py process_orders`.
+    """
+    if settings.ORDER_QUEUE_BACKEND != "thread" or settings.ORDER_WORKER_AUTOSTART is False:
         return
     get_worker().start()
     atexit.register(stop_worker)  # gunicorn, runserver and process_orders all exit through here
@@ -48,13 +54,42 @@ def stop_worker() -> None:
 
 
 def get_worker_stats() -> dict[str, int]:
-    """Threads configured, alive and busy for this process's worker (alive 0 where none runs)."""
+    """This process's worker threads: configured (0 unless in thread mode), alive and busy."""
     worker = _worker
     alive = worker.alive if worker is not None else 0
-    return {"configured": settings.ORDER_WORKERS, "alive": alive, "busy": worker.busy if alive else 0}
+    configured = settings.ORDER_WORKERS if settings.ORDER_QUEUE_BACKEND == "thread" else 0
+    return {"configured": configured, "alive": alive, "busy": worker.busy if alive else 0}
 
 
-def enqueue_order(order_id: UUID) -> None:
-    """Hand a committed order to this process's worker, if it runs one; otherwise a worker's sweep finds it."""
-    if _worker is not None:
-        _worker.submit(order_id)
+def queue_problem() -> str | None:
+    """Why this process's queue backend cannot take orders now; None when it can."""
+    if settings.ORDER_QUEUE_BACKEND == "celery":
+        from order_system.celery import app
+
+        try:
+            with app.connection_for_write(connect_timeout=2) as broker:
+                broker.ensure_connection(max_retries=0)
+        except Exception as exc:
+            return f"broker unreachable: {exc}"
+    elif settings.ORDER_QUEUE_BACKEND == "thread" and settings.ORDER_WORKER_AUTOSTART is not False:
+        stats = get_worker_stats()
+        if stats["alive"] < stats["configured"]:
+            return f"{stats['alive']} of {stats['configured']} worker threads alive"
+    return None
+
+
+def enqueue_order(order_id: UUID, *, not_before: datetime | None = None) -> None:
+    """Send a committed order to the configured backend; not_before holds back a retry until its backoff is over."""
+    backend = settings.ORDER_QUEUE_BACKEND
+    if backend == "celery":
+        from orders.tasks import process_order
+
+        process_order.apply_async((str(order_id),), eta=not_before)
+    elif backend == "immediate":
+        from orders.processing import NEVER_ABANDONED, process_order
+
+        if not_before is not None:
+            time.sleep(max(0.0, (not_before - timezone.now()).total_seconds()))
+        process_order(order_id, NEVER_ABANDONED)
+    elif _worker is not None and (not_before is None or not_before <= timezone.now()):
+        _worker.submit(order_id)  # a retry not yet due waits for the worker's sweep

@@ -79,7 +79,8 @@ def order_create(
             if idempotency_key is not None:
                 IdempotencyKey.objects.create(key=idempotency_key, fingerprint=fingerprint, order=order)
             metrics_record_transition(order_id=order.pk, from_status=None, to_status=Order.Status.PENDING)
-            transaction.on_commit(partial(enqueue_order, order.pk))
+            # robust: a broker that is down must not turn a committed order into a 500; the sweep sends it later.
+            transaction.on_commit(partial(enqueue_order, order.pk), robust=True)
     except IntegrityError:
         # Someone committed first: a concurrent request with the same key, or an order with the same order_id.
         if idempotency_key is not None and (original := _replay(idempotency_key, fingerprint)):
@@ -131,12 +132,14 @@ def order_fail_attempt(*, claim: Claim, reason: str) -> str | None:
             claim, Order.Status.FAILED, now, failure_reason=reason, completed_at=now, times_failed=F("times_failed") + 1
         )
         return Order.Status.FAILED if failed else None
-    # No enqueue here: the order is not due yet. The worker's sweep queues it once available_at has passed.
     retry_at = now + retry_delay(claim.attempt)
     retried = _move_claimed(
         claim, Order.Status.PENDING, now, retried=True, failure_reason=reason, available_at=retry_at
     )
-    return Order.Status.PENDING if retried else None
+    if not retried:
+        return None
+    transaction.on_commit(partial(enqueue_order, claim.order_id, not_before=retry_at), robust=True)
+    return Order.Status.PENDING
 
 
 def order_release(*, claim: Claim) -> bool:
@@ -154,7 +157,7 @@ def order_cancel(*, order_id: uuid.UUID) -> Order:
 def order_retry(*, order_id: uuid.UUID) -> None:
     """Give a FAILED order one more attempt and queue it; raises OrderNotInStatus otherwise."""
     _operator_transition(order_id, Order.Status.FAILED, Order.Status.PENDING, retried=True, completed_at=None)
-    transaction.on_commit(partial(enqueue_order, order_id))
+    transaction.on_commit(partial(enqueue_order, order_id), robust=True)
 
 
 def orders_expire_leases() -> int:
@@ -169,6 +172,23 @@ def orders_expire_leases() -> int:
         for order_id, attempts, started_at, created_at in expired
     ]
     return sum(order_fail_attempt(claim=claim, reason=reason) is not None for claim in claims)
+
+
+def orders_requeue_stale(*, older_than: timedelta, limit: int) -> list[uuid.UUID]:
+    """Send again PENDING orders due for longer than older_than, oldest first: their message was lost or never sent.
+
+    Each is marked due from now, so that however many sweepers run, one sends it once per period.
+    """
+    now = timezone.now()
+    with write_transaction():
+        stale = Order.objects.select_for_update(skip_locked=True).filter(
+            status=Order.Status.PENDING, available_at__lt=now - older_than
+        )
+        order_ids = list(stale.order_by("created_at").values_list("pk", flat=True)[:limit])
+        Order.objects.filter(pk__in=order_ids, status=Order.Status.PENDING).update(available_at=now)
+        for order_id in order_ids:
+            transaction.on_commit(partial(enqueue_order, order_id), robust=True)
+    return order_ids
 
 
 def idempotency_keys_prune(*, older_than: timedelta) -> int:

@@ -6,6 +6,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
+from functools import partial
 from uuid import UUID
 
 from django.db import close_old_connections, connections
@@ -55,7 +56,10 @@ class OrderWorker:
             self._threads = [
                 threading.Thread(target=self._run, name=f"order-worker-{n}", daemon=True) for n in range(self.workers)
             ]
-            self._threads.append(threading.Thread(target=self._sweep_forever, name="order-sweeper", daemon=True))
+            sweeper = partial(
+                sweep_forever, self._sweep_into_queue, seconds=self._sweep_seconds, stopping=self._stopping
+            )
+            self._threads.append(threading.Thread(target=sweeper, name="order-sweeper", daemon=True))
         for thread in self._threads:
             thread.start()
 
@@ -114,23 +118,25 @@ class OrderWorker:
                     self._queued.discard(order_id)
                 _close_connections_quietly()
 
-    def _sweep_forever(self) -> None:
-        try:
-            self._sweep_until_stopped()
-        finally:
-            connections.close_all()
+    def _sweep_into_queue(self) -> None:
+        for order_id in self._sweep():
+            self.submit(order_id)
 
-    def _sweep_until_stopped(self) -> None:
-        while not self._stopping.is_set():
+
+def sweep_forever(sweep: Callable[[], object], *, seconds: float, stopping: threading.Event) -> None:
+    """Run sweep() now and every `seconds` until stopping is set; a failed sweep is logged and tried again."""
+    try:
+        while not stopping.is_set():
             try:
                 close_old_connections()
-                for order_id in self._sweep():
-                    self.submit(order_id)
+                sweep()
             except Exception:
-                logger.exception("order sweep failed; trying again in %ss", self._sweep_seconds)
+                logger.exception("order sweep failed; trying again in %ss", seconds)
             finally:
                 _close_connections_quietly()
-            self._stopping.wait(self._sweep_seconds)
+            stopping.wait(seconds)
+    finally:
+        connections.close_all()  # this thread's own connections
 
 
 def _close_connections_quietly() -> None:

@@ -1,12 +1,16 @@
-"""Shared fixtures: an API client, fast processing, and a real server in a subprocess."""
+"""Shared fixtures: an API client, fast processing, real databases and brokers, and real server subprocesses."""
 
+import os
 import signal
 import sys
+import uuid
 
+import psycopg
 import pytest
+import redis
 from rest_framework.test import APIClient
 
-from tests.helpers import Database, Process, Server
+from tests.helpers import PostgresDatabase, Process, Server, SqliteDatabase
 
 
 @pytest.fixture(autouse=True)
@@ -20,10 +24,58 @@ def api():
     return APIClient()
 
 
+# Worker-only processes, besides the gunicorn server: the thread backend's and a Celery worker on its broker.
+WORKER_COMMANDS = {
+    "worker": [sys.executable, "manage.py", "process_orders"],
+    "celery": [sys.executable, "-m", "celery", "-A", "order_system", "worker", "--loglevel=INFO", "--concurrency=4"],
+}
+POSTGRES_SERVER = os.environ.get("TEST_POSTGRES_SERVER", "postgres://postgres@127.0.0.1:5432")
+REDIS_BROKER = os.environ.get("TEST_REDIS_BROKER", "redis://127.0.0.1:6379/13")
+
+
+def service_missing(service: str, reason: object) -> None:
+    """Skip a test whose service is down, except in CI (REQUIRE_SERVICES=1), where that is a failure."""
+    message = f"{service} is not reachable: {reason}"
+    if os.environ.get("REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{message} (REQUIRE_SERVICES=1)", pytrace=False)
+    pytest.skip(message)
+
+
 @pytest.fixture
 def database(tmp_path):
     """A SQLite file shared by the server subprocesses of one test."""
-    return Database(tmp_path / "orders.sqlite3")
+    return SqliteDatabase(tmp_path / "orders.sqlite3")
+
+
+@pytest.fixture
+def postgres_database():
+    """A fresh PostgreSQL database on the local server, dropped after the test."""
+    try:
+        admin = psycopg.connect(f"{POSTGRES_SERVER}/postgres", autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        service_missing("PostgreSQL", exc)
+    name = f"orders_e2e_{uuid.uuid4().hex[:12]}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield PostgresDatabase(f"{POSTGRES_SERVER}/{name}")
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def redis_broker():
+    """A Redis database as the Celery broker, emptied before and after the test."""
+    client = redis.Redis.from_url(REDIS_BROKER, socket_connect_timeout=3)
+    try:
+        client.flushdb()
+    except redis.ConnectionError as exc:
+        service_missing("Redis", exc)
+    try:
+        yield REDIS_BROKER
+    finally:
+        client.flushdb()
+        client.close()
 
 
 @pytest.fixture
@@ -36,7 +88,8 @@ def processes(tmp_path, database):
         if kind == "server":
             process = Server(database, log, **env)
         else:
-            process = Process([sys.executable, "manage.py", "process_orders"], database, log, **env)
+            command = WORKER_COMMANDS[kind] + (["-n", f"worker{len(started)}@%h"] if kind == "celery" else [])
+            process = Process(command, database, log, **env)
         started.append(process)
         process.start()
         return process

@@ -1,7 +1,10 @@
-"""Test helpers: real threads, and a real server subprocess."""
+"""Test helpers: real threads, real databases, and real server and worker subprocesses."""
 
 import contextlib
+import http.client
+import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -11,7 +14,11 @@ import threading
 import time
 import urllib.request
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit
+from uuid import UUID
 
 from django.db import connection
 
@@ -46,22 +53,44 @@ def free_port() -> int:
 
 
 class Database:
-    """A SQLite file for server subprocesses, migrated, that the test can read directly."""
+    """A database for server subprocesses, migrated by each of them, that the test can read directly."""
 
-    def __init__(self, path: Path):
-        self.path = path
-        self.url = f"sqlite:///{path}"
+    url: str
 
     def migrate(self, env: dict) -> None:
         command = [sys.executable, "manage.py", "migrate", "--noinput", "-v0"]
         subprocess.run(command, cwd=ROOT, env={**env, "DATABASE_URL": self.url}, check=True, timeout=120)
 
     def query(self, sql: str) -> list[tuple]:
-        with sqlite3.connect(self.path, timeout=30) as db:
-            return db.execute(sql).fetchall()
+        raise NotImplementedError
 
     def statuses(self) -> Counter:
         return Counter(dict(self.query("SELECT status, COUNT(*) FROM orders_order GROUP BY status")))
+
+
+class SqliteDatabase(Database):
+    """A SQLite file."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.url = f"sqlite:///{path}"
+
+    def query(self, sql: str) -> list[tuple]:
+        with sqlite3.connect(self.path, timeout=30) as db:
+            return db.execute(sql).fetchall()
+
+
+class PostgresDatabase(Database):
+    """A PostgreSQL database of its own on the local server."""
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def query(self, sql: str) -> list[tuple]:
+        import psycopg
+
+        with psycopg.connect(self.url, connect_timeout=10) as db:
+            return [tuple(str(value) if isinstance(value, UUID) else value for value in row) for row in db.execute(sql)]
 
 
 class Process:
@@ -135,3 +164,30 @@ def wait_for(condition, timeout: float = 30, interval: float = 0.05, until=bool)
         assert time.monotonic() < deadline, f"not true after {timeout}s: {condition.__doc__ or condition}"
         time.sleep(interval)
     return result
+
+
+def request(url: str, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+    """One HTTP request on a fresh connection; the JSON body is read with exact decimals."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    try:
+        payload = None if body is None else json.dumps(body)
+        connection.request(method, path, payload, {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        return response.status, json.loads(response.read(), parse_float=Decimal)
+    finally:
+        connection.close()
+
+
+def place_orders(server, count: int, concurrency: int = 50) -> set[str]:
+    """POST count orders from concurrency threads at once; all must be accepted. Returns their ids."""
+    body = {"user_id": "u", "item_ids": [1], "total_amount": "9.99"}
+    with ThreadPoolExecutor(max_workers=min(count, concurrency)) as pool:
+        results = list(pool.map(lambda _: request(server.url, "POST", "/api/orders/", body), range(count)))
+    assert [status for status, _ in results] == [201] * count
+    return {created["order_id"] for _, created in results}
+
+
+def completed_ids(process) -> list[str]:
+    """Order ids from a process's transition log lines that moved an order to COMPLETED."""
+    return re.findall(r"order_id=(\S+) from=PROCESSING to=COMPLETED", process.output())

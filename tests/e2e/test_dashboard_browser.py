@@ -7,9 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_recovery import place_orders
-from tests.e2e.test_server_concurrency import request
-from tests.helpers import ROOT, wait_for
+from tests.helpers import ROOT, place_orders, request, wait_for
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", ROOT / "test-artifacts"))

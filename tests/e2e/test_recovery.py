@@ -1,19 +1,8 @@
 """Crashes, restarts, shutdowns and several processes on one database: no accepted order is lost or done twice."""
 
-import re
 import signal
-from concurrent.futures import ThreadPoolExecutor
 
-from tests.e2e.test_server_concurrency import request
-from tests.helpers import wait_for
-
-
-def place_orders(server, count: int) -> set[str]:
-    body = {"user_id": "u", "item_ids": [1], "total_amount": "9.99"}
-    with ThreadPoolExecutor(max_workers=min(count, 50)) as pool:
-        results = list(pool.map(lambda _: request(server.url, "POST", "/api/orders/", body), range(count)))
-    assert [status for status, _ in results] == [201] * count
-    return {created["order_id"] for _, created in results}
+from tests.helpers import completed_ids, place_orders, wait_for
 
 
 def stored_ids(database) -> set[str]:
@@ -54,11 +43,6 @@ def test_two_processes_on_one_database_process_every_order_exactly_once(processe
     )
     assert len(completions) == len(set(completions)) == 200
     assert completed_ids(worker)  # the work really was shared
-
-
-def completed_ids(process) -> list[str]:
-    """Order ids from a process's transition log lines that moved an order to COMPLETED."""
-    return re.findall(r"order_id=(\S+) from=PROCESSING to=COMPLETED", process.output())
 
 
 def test_sigterm_hands_in_flight_orders_back_at_once_and_a_restart_finishes_them(processes, database):

@@ -5,14 +5,14 @@ import pytest
 import schemathesis
 from schemathesis.checks import positive_data_acceptance
 
-from tests.helpers import Database, Server
+from tests.helpers import Server, SqliteDatabase
 
 
 @pytest.fixture(scope="module")
 def api_schema(tmp_path_factory):
     """One live server for the whole module, stopped by its PID at the end."""
     workdir = tmp_path_factory.mktemp("fuzz")
-    server = Server(Database(workdir / "orders.sqlite3"), workdir / "server.log")
+    server = Server(SqliteDatabase(workdir / "orders.sqlite3"), workdir / "server.log")
     server.start()
     try:
         yield schemathesis.openapi.from_url(f"{server.url}/api/schema/?format=json")

@@ -1,23 +1,10 @@
 """The real server (make run's gunicorn) under concurrent load, over real sockets on 127.0.0.1."""
 
-import http.client
-import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
-from urllib.parse import urlsplit
 
-
-def request(url: str, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
-    parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
-    try:
-        payload = None if body is None else json.dumps(body)
-        connection.request(method, path, payload, {"Content-Type": "application/json"})
-        response = connection.getresponse()
-        return response.status, json.loads(response.read(), parse_float=Decimal)
-    finally:
-        connection.close()
+from tests.helpers import request
 
 
 def test_300_concurrent_posts_are_all_accepted_stored_once_and_exact(server):

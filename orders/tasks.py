@@ -1,0 +1,39 @@
+"""Celery tasks for ORDER_QUEUE_BACKEND=celery: thin wrappers around the services the thread worker uses too."""
+
+import threading
+from uuid import UUID
+
+from celery import shared_task
+from celery.signals import worker_ready, worker_shutdown
+from django.conf import settings
+
+from orders import processing
+from orders.worker import sweep_forever
+
+_stopping = threading.Event()
+
+
+# Acknowledged only after it ran, and given back if the worker process dies, so a killed worker's order is
+# delivered again; the conditional claim turns a second delivery of a claimed or finished order into a no-op.
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def process_order(order_id: str) -> None:
+    """Claim, work, record: the same job as a worker thread's, with the same retries and backoff."""
+    processing.process_order(UUID(order_id), processing.NEVER_ABANDONED)
+
+
+@worker_ready.connect
+def start_recovery_sweep(**_) -> None:
+    """Every Celery worker recovers dead claims and lost messages at start, then every ORDER_SWEEP_SECONDS."""
+    sweeper = threading.Thread(
+        target=sweep_forever,
+        args=(processing.sweep_lost,),
+        kwargs={"seconds": settings.ORDER_SWEEP_SECONDS, "stopping": _stopping},
+        name="order-sweeper",
+        daemon=True,
+    )
+    sweeper.start()
+
+
+@worker_shutdown.connect
+def stop_recovery_sweep(**_) -> None:
+    _stopping.set()

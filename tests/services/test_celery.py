@@ -1,0 +1,79 @@
+"""Celery mode for real: a gunicorn server and `celery worker` subprocesses on Redis and PostgreSQL."""
+
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers import ROOT, completed_ids, place_orders, request, wait_for
+
+
+@pytest.fixture
+def database(postgres_database):
+    return postgres_database
+
+
+@pytest.fixture
+def celery_env(redis_broker):
+    return {"ORDER_QUEUE_BACKEND": "celery", "CELERY_BROKER_URL": redis_broker, "ORDER_SWEEP_SECONDS": "0.5"}
+
+
+def start_celery(processes, **env):
+    worker = processes("celery", **env)
+    wait_for(lambda: " ready." in worker.output(), timeout=60)
+    return worker
+
+
+def test_300_concurrent_orders_are_each_processed_once_and_metrics_are_exact(processes, database, celery_env):
+    server = processes(**celery_env)
+    workers = [start_celery(processes, **celery_env) for _ in range(2)]
+
+    placed = place_orders(server, 300, concurrency=300)
+
+    wait_for(lambda: database.statuses() == {"COMPLETED": 300}, timeout=120)
+    assert database.query("SELECT DISTINCT attempts FROM orders_order") == [(1,)]
+    completions = [order_id for worker in workers for order_id in completed_ids(worker)]
+    assert sorted(completions) == sorted(placed)  # each exactly once, by one of the workers
+    assert all(completed_ids(worker) for worker in workers)  # and the work really was shared
+    metrics = request(server.url, "GET", "/api/metrics/")[1]
+    assert metrics["orders_by_status"]["COMPLETED"] == metrics["totals"]["completed"] == 300
+    assert metrics["processing_time_seconds"]["count"] == 300
+    assert metrics["queue_depth"] == metrics["in_flight"] == 0
+    assert rebuild(database) == "metrics_rebuild: 0 metric rows changed."
+
+
+def test_kill_9_of_a_celery_worker_mid_drain_loses_nothing(processes, database, celery_env):
+    env = {**celery_env, "ORDER_PROCESSING_SECONDS": "0.2", "ORDER_LEASE_SECONDS": "2", "ORDER_REQUEUE_SECONDS": "2"}
+    server = processes(**env)
+    worker = start_celery(processes, **env)
+    placed = place_orders(server, 120)
+    wait_for(lambda: database.statuses()["COMPLETED"] >= 10, timeout=60)
+
+    worker.stop(signal.SIGKILL)
+    at_crash = database.statuses()
+    start_celery(processes, **env)
+
+    assert at_crash["PROCESSING"] >= 1 and at_crash["PENDING"] >= 1, at_crash
+    wait_for(lambda: database.statuses() == {"COMPLETED": 120}, timeout=120)
+    assert {str(order_id) for (order_id,) in database.query("SELECT order_id FROM orders_order")} == placed
+    assert rebuild(database) == "metrics_rebuild: 0 metric rows changed."
+
+
+def test_readyz_checks_the_broker(processes, celery_env):
+    ready = processes(**celery_env)
+    no_broker = processes(**{**celery_env, "CELERY_BROKER_URL": "redis://127.0.0.1:9/0"})
+
+    assert request(ready.url, "GET", "/readyz") == (200, {"status": "ready"})
+    status, body = request(no_broker.url, "GET", "/readyz")
+    assert status == 503
+    assert body["status"] == "unavailable"
+    assert set(body["problems"]) == {"queue"}
+    assert body["problems"]["queue"].startswith("broker unreachable")
+
+
+def rebuild(database) -> str:
+    """Run metrics_rebuild against the test's database; on exact metrics it changes nothing."""
+    env = {"DATABASE_URL": database.url, "PATH": ""}
+    command = [sys.executable, "manage.py", "metrics_rebuild"]
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout.strip()
