@@ -4,12 +4,25 @@ PORT ?= 8000
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run dev test lint clean bench loadtest
+.PHONY: run dev serve celery test test-services lint clean bench loadtest
 
 run: $(VENV)/.installed-prod
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/gunicorn --config order_system/gunicorn.conf.py --bind 127.0.0.1:$(PORT)
+
+# Production (README, "Running in production"): DJANGO_DEBUG=0, so DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS are
+# required. WEB_CONCURRENCY and GUNICORN_THREADS size the server; BIND says where it listens.
+BIND ?= 127.0.0.1:$(PORT)
+serve: $(VENV)/.installed-prod
+	DJANGO_DEBUG=0 $(BIN)/python manage.py migrate --noinput
+	DJANGO_DEBUG=0 $(BIN)/python manage.py collectstatic --noinput -v0
+	DJANGO_DEBUG=0 $(BIN)/gunicorn --config order_system/gunicorn.conf.py --bind $(BIND)
+
+# One Celery worker for ORDER_QUEUE_BACKEND=celery (README, "Scaling out"); start as many as you need.
+CELERY_CONCURRENCY ?= 8
+celery: $(VENV)/.installed-prod
+	ORDER_QUEUE_BACKEND=celery $(BIN)/celery -A order_system worker --loglevel=INFO --concurrency $(CELERY_CONCURRENCY)
 
 dev: $(VENV)/.installed-prod
 	$(BIN)/python manage.py migrate --noinput
@@ -18,6 +31,11 @@ dev: $(VENV)/.installed-prod
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/pytest
+
+# The API suite again on PostgreSQL (the services tests run in `make test`, on PostgreSQL and Redis).
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
+test-services: $(VENV)/.installed-dev
+	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest tests/orders tests/metrics tests/test_project.py tests/test_production.py
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -1,11 +1,14 @@
-"""gunicorn settings for `make run`; override any of them with GUNICORN_CMD_ARGS, e.g. "--workers 4"."""
+"""gunicorn settings for `make run` and `make serve`; GUNICORN_CMD_ARGS overrides any of them, e.g. "--timeout 60"."""
+
+import os
 
 wsgi_app = "order_system.wsgi"
 bind = "127.0.0.1:8000"
-workers = 2
+# Processes and threads per process: WEB_CONCURRENCY (gunicorn's own variable) and GUNICORN_THREADS.
+workers = int(os.environ.get("WEB_CONCURRENCY") or 2)
 # Threads answer requests while a slow client holds one of them; the sync worker would stall the whole process.
 worker_class = "gthread"
-threads = 8
+threads = int(os.environ.get("GUNICORN_THREADS") or 8)
 # A deep listen queue: the README's 1,000 simultaneous curls wait here instead of being reset.
 backlog = 2048
 # Django loads in each worker process after the fork; post_worker_init below starts its order worker.

@@ -166,13 +166,15 @@ def wait_for(condition, timeout: float = 30, interval: float = 0.05, until=bool)
     return result
 
 
-def request(url: str, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+def request(
+    url: str, method: str, path: str, body: dict | None = None, headers: dict | None = None
+) -> tuple[int, dict]:
     """One HTTP request on a fresh connection; the JSON body is read with exact decimals."""
     parts = urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
     try:
         payload = None if body is None else json.dumps(body)
-        connection.request(method, path, payload, {"Content-Type": "application/json"})
+        connection.request(method, path, payload, headers or {"Content-Type": "application/json"})
         response = connection.getresponse()
         return response.status, json.loads(response.read(), parse_float=Decimal)
     finally:

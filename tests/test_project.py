@@ -28,6 +28,8 @@ def check_settings(**env: str) -> subprocess.CompletedProcess:
     ("env", "message"),
     [
         ({"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": ""}, "DJANGO_SECRET_KEY is required"),
+        ({"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "x" * 50}, "DJANGO_ALLOWED_HOSTS is required"),
+        ({"ORDER_QUEUE_BACKEND": "rabbit"}, "ORDER_QUEUE_BACKEND must be one of thread, celery, immediate"),
         ({"DJANGO_DEBUG": "maybe"}, "DJANGO_DEBUG must be 0 or 1"),
         ({"ORDER_WORKERS": "many"}, "ORDER_WORKERS must be a whole number"),
         ({"ORDER_WORKERS": "0"}, "ORDER_WORKERS must be at least 1"),
@@ -54,8 +56,9 @@ def test_processing_seconds_accepts_a_fixed_time_or_a_range(value):
     assert check_settings(ORDER_PROCESSING_SECONDS=value).returncode == 0
 
 
-def test_production_settings_start_with_a_secret_key():
-    assert check_settings(DJANGO_DEBUG="0", DJANGO_SECRET_KEY="x" * 50).returncode == 0
+def test_production_settings_start_with_a_secret_key_and_allowed_hosts():
+    result = check_settings(DJANGO_DEBUG="0", DJANGO_SECRET_KEY="x" * 50, DJANGO_ALLOWED_HOSTS="a.example")
+    assert result.returncode == 0, result.stderr
 
 
 @pytest.mark.django_db

@@ -1,0 +1,119 @@
+"""Production mode: check --deploy, readiness, the queue backends, bearer tokens, throttling and the admin."""
+
+import subprocess
+import sys
+
+import pytest
+from django.contrib.auth.models import User
+
+from orders.models import Order
+from tests.helpers import ROOT, request
+
+# The environment README's "Running in production" documents, with a throwaway key.
+PRODUCTION_ENV = {
+    "DJANGO_DEBUG": "0",
+    "DJANGO_SECRET_KEY": "k3y-for-tests-only-5f0a8c1e9b7d4263a1f0c2e8b6d9f4a7c3e1b5d8",
+    "DJANGO_ALLOWED_HOSTS": "orders.example.com",
+    "DJANGO_BEHIND_PROXY": "1",
+    "DJANGO_SECURE_HSTS_SECONDS": "31536000",
+}
+BODY = {"user_id": "u", "item_ids": [1], "total_amount": "9.99"}
+
+
+def test_check_deploy_is_clean_in_the_documented_production_environment():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env={"PATH": "", **PRODUCTION_ENV},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues (0 silenced)." in result.stdout
+
+
+@pytest.mark.django_db
+def test_readyz_needs_the_worker_threads_in_thread_mode(client, settings):
+    settings.ORDER_WORKERS = 3
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable", "problems": {"queue": "0 of 3 worker threads alive"}}
+
+
+def test_readyz_is_ready_with_the_database_and_running_workers(order_worker, client):
+    assert order_worker.alive == order_worker.workers
+    response = client.get("/readyz")
+
+    assert (response.status_code, response.json()) == (200, {"status": "ready"})
+
+
+@pytest.mark.django_db
+def test_readyz_leaves_the_workers_to_process_orders_when_autostart_is_off(client, settings):
+    settings.ORDER_WORKER_AUTOSTART = False
+
+    assert client.get("/readyz").status_code == 200
+
+
+def test_immediate_backend_has_the_order_final_when_the_201_is_sent(api, settings, transactional_db):
+    settings.ORDER_QUEUE_BACKEND = "immediate"
+
+    response = api.post("/api/orders/", BODY, format="json")
+
+    assert response.status_code == 201
+    assert Order.objects.get(pk=response.json()["order_id"]).status == Order.Status.COMPLETED
+
+
+def test_immediate_backend_retries_inline_with_the_same_rules(api, settings, transactional_db):
+    settings.ORDER_QUEUE_BACKEND = "immediate"
+    settings.ORDER_FAILURE_RATE = 1.0
+    settings.ORDER_MAX_ATTEMPTS = 3
+    settings.ORDER_RETRY_BACKOFF_SECONDS = 0.01
+
+    response = api.post("/api/orders/", BODY, format="json")
+
+    order = Order.objects.get(pk=response.json()["order_id"])
+    assert (order.status, order.attempts, order.times_failed) == (Order.Status.FAILED, 3, 1)
+    assert order.failure_reason == "SimulatedFailure: payment declined (simulated)"
+
+
+def test_api_tokens_require_a_bearer_token_on_every_api_call(processes):
+    server = processes(API_TOKENS="first-token,second-token")
+
+    def call(method, path, token=None, body=None):
+        headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {token}"} if token else {})
+        return request(server.url, method, path, body, headers=headers)
+
+    status, body = call("POST", "/api/orders/", body=BODY)
+    assert (status, body["errors"][0]["code"]) == (401, "not_authenticated")
+    assert call("POST", "/api/orders/", "wrong-token", BODY)[0] == 401
+    assert call("GET", "/api/metrics/")[0] == 401
+    status, created = call("POST", "/api/orders/", "second-token", BODY)
+    assert status == 201
+    assert call("GET", f"/api/orders/{created['order_id']}/status/", "first-token")[0] == 200
+    assert server.database.query("SELECT COUNT(*) FROM orders_order") == [(1,)]
+    assert request(server.url, "GET", "/healthz")[0] == 200  # probes need no token
+
+
+def test_order_create_rate_throttles_creating_but_not_reading(processes):
+    server = processes(ORDER_CREATE_RATE="3/min", WEB_CONCURRENCY="1")
+
+    statuses = [request(server.url, "POST", "/api/orders/", BODY)[0] for _ in range(4)]
+    status, body = request(server.url, "POST", "/api/orders/", BODY)
+
+    assert statuses == [201, 201, 201, 429]
+    assert (status, body["type"], body["errors"][0]["code"]) == (429, "client_error", "throttled")
+    assert request(server.url, "GET", "/api/orders/")[0] == 200
+    assert server.database.query("SELECT COUNT(*) FROM orders_order") == [(3,)]
+
+
+@pytest.mark.django_db
+def test_admin_is_for_staff_only(client):
+    client.force_login(User.objects.create_user("customer", password="x"))
+    assert client.get("/admin/orders/order/").status_code == 302
+
+    client.force_login(User.objects.create_superuser("operator", password="x"))
+    assert client.get("/admin/orders/order/").status_code == 200
