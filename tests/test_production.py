@@ -6,6 +6,7 @@ import sys
 import pytest
 from django.contrib.auth.models import User
 
+from order_system.auth import HasApiToken
 from orders.models import Order
 from tests.helpers import ROOT, request
 
@@ -117,3 +118,15 @@ def test_admin_is_for_staff_only(client):
 
     client.force_login(User.objects.create_superuser("operator", password="x"))
     assert client.get("/admin/orders/order/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_with_api_tokens_a_signed_in_staff_member_may_read_the_api_and_a_customer_may_not(rf):
+    staff, customer = User.objects.create_user("ops", is_staff=True), User.objects.create_user("customer")
+
+    def allowed(user) -> bool:
+        request = rf.get("/api/metrics/")
+        request.user = user
+        return HasApiToken().has_permission(request, view=None)
+
+    assert (allowed(staff), allowed(customer), allowed(None)) == (True, False, False)

@@ -20,6 +20,7 @@ from orders.services import (
     order_release,
     order_retry,
     orders_expire_leases,
+    orders_requeue_stale,
     retry_delay,
 )
 from tests.factories import OrderFactory
@@ -239,3 +240,19 @@ def test_retry_of_an_order_that_has_not_failed_raises(status):
 
     with pytest.raises(OrderNotInStatus):
         order_retry(order_id=order.pk)
+
+
+def test_requeue_sends_each_long_waiting_pending_order_once_per_period(django_capture_on_commit_callbacks):
+    long_ago = timezone.now() - timedelta(minutes=10)
+    stale = [OrderFactory(created_at=long_ago + timedelta(seconds=n), available_at=long_ago) for n in range(2)]
+    OrderFactory()  # just placed: its message is surely still on its way
+    OrderFactory(status=Order.Status.PROCESSING, available_at=long_ago)
+
+    with django_capture_on_commit_callbacks() as sent:
+        first = orders_requeue_stale(older_than=timedelta(minutes=5), limit=10)
+    second = orders_requeue_stale(older_than=timedelta(minutes=5), limit=10)
+
+    assert first == [order.pk for order in stale]  # oldest first
+    assert [callback.args for callback in sent] == [(order.pk,) for order in stale]
+    assert second == []  # marked as sent again: the next sweep leaves them alone for another period
+    assert Order.objects.get(pk=stale[0].pk).status == Order.Status.PENDING
