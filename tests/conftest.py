@@ -5,6 +5,7 @@ import signal
 import sys
 import uuid
 
+import kombu
 import psycopg
 import pytest
 import redis
@@ -31,6 +32,7 @@ WORKER_COMMANDS = {
 }
 POSTGRES_SERVER = os.environ.get("TEST_POSTGRES_SERVER", "postgres://postgres@127.0.0.1:5432")
 REDIS_BROKER = os.environ.get("TEST_REDIS_BROKER", "redis://127.0.0.1:6379/13")
+RABBITMQ_BROKER = os.environ.get("TEST_RABBITMQ_BROKER", "amqp://guest:guest@127.0.0.1:5672//")
 
 
 def service_missing(service: str, reason: object) -> None:
@@ -120,3 +122,24 @@ def order_worker(transactional_db, settings):
         yield worker
     finally:
         queueing.stop_worker()
+
+
+@pytest.fixture
+def rabbitmq_broker():
+    """RabbitMQ as the Celery broker, its default queue emptied before and after the test."""
+
+    def purge():
+        with kombu.Connection(RABBITMQ_BROKER, connect_timeout=3) as broker:
+            broker.ensure_connection(max_retries=0)
+            queue = kombu.Queue("celery", channel=broker.default_channel)  # as Celery declares it
+            queue.declare()
+            queue.purge()
+
+    try:
+        purge()
+    except OSError as exc:
+        service_missing("RabbitMQ", exc)
+    try:
+        yield RABBITMQ_BROKER
+    finally:
+        purge()

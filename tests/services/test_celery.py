@@ -14,9 +14,10 @@ def database(postgres_database):
     return postgres_database
 
 
-@pytest.fixture
-def celery_env(redis_broker):
-    return {"ORDER_QUEUE_BACKEND": "celery", "CELERY_BROKER_URL": redis_broker, "ORDER_SWEEP_SECONDS": "0.5"}
+@pytest.fixture(params=["redis_broker"])
+def celery_env(request):
+    broker = request.getfixturevalue(request.param)
+    return {"ORDER_QUEUE_BACKEND": "celery", "CELERY_BROKER_URL": broker, "ORDER_SWEEP_SECONDS": "0.5"}
 
 
 def start_celery(processes, **env):
@@ -25,6 +26,7 @@ def start_celery(processes, **env):
     return worker
 
 
+@pytest.mark.parametrize("celery_env", ["redis_broker", "rabbitmq_broker"], indirect=True)
 def test_300_concurrent_orders_are_each_processed_once_and_metrics_are_exact(processes, database, celery_env):
     server = processes(**celery_env)
     workers = [start_celery(processes, **celery_env) for _ in range(2)]
