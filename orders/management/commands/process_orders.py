@@ -4,7 +4,7 @@ import signal
 import threading
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from orders.queueing import start_worker, stop_worker
 
@@ -15,6 +15,11 @@ class Command(BaseCommand):
     help = "Process orders without serving HTTP, until SIGTERM or SIGINT."
 
     def handle(self, *args, **options):
+        if settings.ORDER_QUEUE_BACKEND != "thread":
+            raise CommandError(
+                f"ORDER_QUEUE_BACKEND is {settings.ORDER_QUEUE_BACKEND}: orders are processed by "
+                + ("Celery workers (make celery)." if settings.ORDER_QUEUE_BACKEND == "celery" else "their requests.")
+            )
         stopping = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stopping.set())
