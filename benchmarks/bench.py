@@ -73,6 +73,8 @@ def server_env(database: Path, **extra: str) -> dict:
         "DATABASE_URL": f"sqlite:///{database}",
         "DJANGO_DEBUG": "0",
         "DJANGO_SECRET_KEY": "benchmark-only-" + "x" * 40,
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DJANGO_SECURE_SSL_REDIRECT": "0",  # plain HTTP on loopback
         "LOG_LEVEL": "WARNING",
         **extra,
     }

@@ -8,16 +8,8 @@ from django.contrib.auth.models import User
 
 from order_system.auth import HasApiToken
 from orders.models import Order
-from tests.helpers import ROOT, request
+from tests.helpers import PRODUCTION_ENV, ROOT, request
 
-# The environment README's "Running in production" documents, with a throwaway key.
-PRODUCTION_ENV = {
-    "DJANGO_DEBUG": "0",
-    "DJANGO_SECRET_KEY": "k3y-for-tests-only-5f0a8c1e9b7d4263a1f0c2e8b6d9f4a7c3e1b5d8",
-    "DJANGO_ALLOWED_HOSTS": "orders.example.com",
-    "DJANGO_BEHIND_PROXY": "1",
-    "DJANGO_SECURE_HSTS_SECONDS": "31536000",
-}
 BODY = {"user_id": "u", "item_ids": [1], "total_amount": "9.99"}
 
 

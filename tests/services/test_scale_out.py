@@ -4,7 +4,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.helpers import SqliteDatabase, completed_ids, place_orders, wait_for
+from tests.helpers import PRODUCTION_ENV, SqliteDatabase, completed_ids, place_orders, wait_for
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -15,8 +15,15 @@ def database(request, tmp_path):
 
 
 def test_500_concurrent_orders_over_two_servers_are_each_processed_once(processes, database):
-    # Two gunicorn servers of two processes each: four in-process workers share one database.
-    env = {"ORDER_WORKERS": "4", "ORDER_PROCESSING_SECONDS": "0-0.02", "ORDER_SWEEP_SECONDS": "0.2"}
+    # Two production servers (make serve's gunicorn, DJANGO_DEBUG=0) of two processes each: four in-process workers.
+    env = {
+        **PRODUCTION_ENV,
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "DJANGO_SECURE_SSL_REDIRECT": "0",  # plain HTTP on loopback
+        "ORDER_WORKERS": "4",
+        "ORDER_PROCESSING_SECONDS": "0-0.02",
+        "ORDER_SWEEP_SECONDS": "0.2",
+    }
     servers = [processes(**env) for _ in range(2)]
 
     with ThreadPoolExecutor(max_workers=2) as pool:
