@@ -1,6 +1,7 @@
 """Settings for the order system: everything comes from the environment, read once, here."""
 
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -92,7 +93,8 @@ if not ALLOWED_HOSTS:
 # Production behind a TLS-terminating proxy: HTTPS only, secure cookies, HSTS (see README, "Running in production").
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # load balancers probe over plain HTTP
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("DJANGO_BEHIND_PROXY", False) else None
+BEHIND_PROXY = env_bool("DJANGO_BEHIND_PROXY", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
 SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0)
 # With HSTS on, subdomains and browser preload lists follow unless switched off one by one.
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", SECURE_HSTS_SECONDS > 0)
@@ -206,6 +208,10 @@ CORS_EXPOSE_HEADERS = ["Location", "Idempotent-Replayed"]
 API_TOKENS = env_list("API_TOKENS")
 # Creating orders may be rate-limited per client, e.g. "100/s" or "5000/min"; unset, it is not.
 ORDER_CREATE_RATE = os.environ.get("ORDER_CREATE_RATE") or None
+if ORDER_CREATE_RATE and not re.fullmatch(r"[1-9]\d*/(s|sec|m|min|h|hour|d|day)", ORDER_CREATE_RATE):
+    raise ImproperlyConfigured(
+        f"ORDER_CREATE_RATE must look like 100/s, 5000/min or 10/hour, not {ORDER_CREATE_RATE!r}"
+    )
 
 REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["order_system.parsers.StrictJSONParser"],
@@ -219,6 +225,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["order_system.auth.HasApiToken"] if API_TOKENS else [],
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_THROTTLE_RATES": {"order_create": ORDER_CREATE_RATE},
+    # Behind the proxy, a client is the address it adds to X-Forwarded-For; otherwise the header is the client's own.
+    "NUM_PROXIES": 1 if BEHIND_PROXY else 0,
     "EXCEPTION_HANDLER": "order_system.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "COERCE_DECIMAL_TO_STRING": False,
@@ -263,10 +271,10 @@ CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/
 # Each worker process reserves one task at a time, so a backlog spreads over every worker and none hoards it.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
-CELERY_TASK_SERIALIZER = CELERY_RESULT_SERIALIZER = "json"
+CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# A request publishing an order waits at most about a second for the broker; the sweep sends it later otherwise.
+# A request publishing an order tries the broker three times, then leaves the order to the sweep.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
 # Redis redelivers an unacknowledged task after this long; it must exceed the longest retry delay (5 minutes).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=600)}

@@ -1,6 +1,7 @@
 """enqueue_order: the one place that knows which queue backend processes orders (ORDER_QUEUE_BACKEND)."""
 
 import atexit
+import logging
 import signal
 import sys
 import threading
@@ -12,6 +13,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from orders.worker import OrderWorker
+
+logger = logging.getLogger(__name__)
 
 _worker: OrderWorker | None = None
 
@@ -79,7 +82,18 @@ def queue_problem() -> str | None:
 
 
 def enqueue_order(order_id: UUID, *, not_before: datetime | None = None) -> None:
-    """Send a committed order to the configured backend; not_before holds back a retry until its backoff is over."""
+    """Send a committed order to the configured backend; not_before holds back a retry until its backoff is over.
+
+    It never raises: the order is already committed, so a broker that is down must not turn its 201 into a 500.
+    A sweep sends what could not be sent (Celery: after ORDER_REQUEUE_SECONDS).
+    """
+    try:
+        _send(order_id, not_before)
+    except Exception:
+        logger.exception("order_id=%s could not be queued; the recovery sweep will send it again", order_id)
+
+
+def _send(order_id: UUID, not_before: datetime | None) -> None:
     backend = settings.ORDER_QUEUE_BACKEND
     if backend == "celery":
         from orders.tasks import process_order

@@ -79,8 +79,7 @@ def order_create(
             if idempotency_key is not None:
                 IdempotencyKey.objects.create(key=idempotency_key, fingerprint=fingerprint, order=order)
             metrics_record_transition(order_id=order.pk, from_status=None, to_status=Order.Status.PENDING)
-            # robust: a broker that is down must not turn a committed order into a 500; the sweep sends it later.
-            transaction.on_commit(partial(enqueue_order, order.pk), robust=True)
+            transaction.on_commit(partial(enqueue_order, order.pk))
     except IntegrityError:
         # Someone committed first: a concurrent request with the same key, or an order with the same order_id.
         if idempotency_key is not None and (original := _replay(idempotency_key, fingerprint)):
@@ -138,7 +137,7 @@ def order_fail_attempt(*, claim: Claim, reason: str) -> str | None:
     )
     if not retried:
         return None
-    transaction.on_commit(partial(enqueue_order, claim.order_id, not_before=retry_at), robust=True)
+    transaction.on_commit(partial(enqueue_order, claim.order_id, not_before=retry_at))
     return Order.Status.PENDING
 
 
@@ -157,7 +156,7 @@ def order_cancel(*, order_id: uuid.UUID) -> Order:
 def order_retry(*, order_id: uuid.UUID) -> None:
     """Give a FAILED order one more attempt and queue it; raises OrderNotInStatus otherwise."""
     _operator_transition(order_id, Order.Status.FAILED, Order.Status.PENDING, retried=True, completed_at=None)
-    transaction.on_commit(partial(enqueue_order, order_id), robust=True)
+    transaction.on_commit(partial(enqueue_order, order_id))
 
 
 def orders_expire_leases() -> int:
@@ -187,7 +186,7 @@ def orders_requeue_stale(*, older_than: timedelta, limit: int) -> list[uuid.UUID
         order_ids = list(stale.order_by("created_at").values_list("pk", flat=True)[:limit])
         Order.objects.filter(pk__in=order_ids, status=Order.Status.PENDING).update(available_at=now)
         for order_id in order_ids:
-            transaction.on_commit(partial(enqueue_order, order_id), robust=True)
+            transaction.on_commit(partial(enqueue_order, order_id))
     return order_ids
 
 

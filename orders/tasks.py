@@ -6,6 +6,7 @@ from uuid import UUID
 from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
 from django.conf import settings
+from django.db import DatabaseError
 
 from orders import processing
 from orders.worker import sweep_forever
@@ -15,7 +16,15 @@ _stopping = threading.Event()
 
 # Acknowledged only after it ran, and given back if the worker process dies, so a killed worker's order is
 # delivered again; the conditional claim turns a second delivery of a claimed or finished order into a no-op.
-@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+# A database that is briefly unreachable is waited out here instead of leaving the order to the requeue sweep.
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    autoretry_for=(DatabaseError,),
+    retry_backoff=True,
+    max_retries=8,
+)
 def process_order(order_id: str) -> None:
     """Claim, work, record: the same job as a worker thread's, with the same retries and backoff."""
     processing.process_order(UUID(order_id), processing.NEVER_ABANDONED)
@@ -36,4 +45,5 @@ def start_recovery_sweep(**_) -> None:
 
 @worker_shutdown.connect
 def stop_recovery_sweep(**_) -> None:
+    """A warm shutdown ends the sweeper's loop too."""
     _stopping.set()

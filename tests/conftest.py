@@ -6,6 +6,7 @@ import sys
 import uuid
 
 import kombu
+import kombu.exceptions
 import psycopg
 import pytest
 import redis
@@ -137,7 +138,7 @@ def rabbitmq_broker():
 
     try:
         purge()
-    except OSError as exc:
+    except (OSError, kombu.exceptions.OperationalError) as exc:
         service_missing("RabbitMQ", exc)
     try:
         yield RABBITMQ_BROKER

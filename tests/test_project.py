@@ -29,6 +29,7 @@ def check_settings(**env: str) -> subprocess.CompletedProcess:
     [
         ({"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": ""}, "DJANGO_SECRET_KEY is required"),
         ({"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "x" * 50}, "DJANGO_ALLOWED_HOSTS is required"),
+        ({"ORDER_CREATE_RATE": "100"}, "ORDER_CREATE_RATE must look like 100/s"),
         ({"ORDER_QUEUE_BACKEND": "rabbit"}, "ORDER_QUEUE_BACKEND must be one of thread, celery, immediate"),
         ({"DJANGO_DEBUG": "maybe"}, "DJANGO_DEBUG must be 0 or 1"),
         ({"ORDER_WORKERS": "many"}, "ORDER_WORKERS must be a whole number"),

@@ -62,9 +62,14 @@ def test_kill_9_of_a_celery_worker_mid_drain_loses_nothing(processes, database, 
     assert rebuild(database) == "metrics_rebuild: 0 metric rows changed."
 
 
-def test_readyz_checks_the_broker(processes, celery_env):
+def test_with_the_broker_down_orders_are_still_accepted_and_readyz_says_why(processes, database, celery_env):
     ready = processes(**celery_env)
     no_broker = processes(**{**celery_env, "CELERY_BROKER_URL": "redis://127.0.0.1:9/0"})
+
+    status, _ = request(no_broker.url, "POST", "/api/orders/", {"user_id": "u", "item_ids": [1], "total_amount": 1})
+    assert status == 201  # committed: the sweep sends it once the broker is back
+    assert database.query("SELECT status FROM orders_order") == [("PENDING",)]
+    assert "could not be queued" in no_broker.output()
 
     assert request(ready.url, "GET", "/readyz") == (200, {"status": "ready"})
     status, body = request(no_broker.url, "GET", "/readyz")
