@@ -39,22 +39,50 @@ def metrics_record_transition(
     completion: Completion | None = None,
 ) -> None:
     """Count one status change (from_status None: a new order); retried marks a failed attempt that will run again."""
-    deltas = {status_counter(to_status): 1}
-    if from_status is not None:
-        deltas[status_counter(from_status)] = -1
-    if retried:
-        deltas["retries_total"] = 1
-    if to_status == Order.Status.FAILED:
-        deltas["failed_total"] = 1
-    maxima = {}
-    if completion is not None:
-        for name, seconds in latencies(completion).items():
-            deltas |= {f"{name}.sum_us": _microseconds(seconds), f"{name}.bucket.{bucket_index(name, seconds)}": 1}
-            maxima[f"{name}.max_us"] = _microseconds(seconds)
-    # Counter rows before minute rows, the order metrics_rebuild locks the tables in: no deadlock between them.
-    _apply(shard_of(order_id), deltas, maxima)
-    if completion is not None:
-        _count_completed_minute(order_id, completion.completed_at)
+    metrics_record_transitions(
+        order_ids=[order_id],
+        from_status=from_status,
+        to_status=to_status,
+        retried=retried,
+        completions=None if completion is None else [completion],
+    )
+
+
+def metrics_record_transitions(
+    *,
+    order_ids: list[UUID],
+    from_status: str | None,
+    to_status: str,
+    retried: bool = False,
+    completions: list[Completion] | None = None,
+) -> None:
+    """Count the same status change of several orders (completions: one per order): one UPDATE per shard."""
+    by_shard: dict[int, list[int]] = defaultdict(list)
+    for index, order_id in enumerate(order_ids):
+        by_shard[shard_of(order_id)].append(index)
+    # Shards in order, counter rows before minute rows (the order metrics_rebuild locks the tables in): no deadlocks.
+    for shard, indexes in sorted(by_shard.items()):
+        changed = len(indexes)
+        deltas: dict[str, int] = defaultdict(int, {status_counter(to_status): changed})
+        if from_status is not None:
+            deltas[status_counter(from_status)] = -changed
+        if retried:
+            deltas["retries_total"] = changed
+        if to_status == Order.Status.FAILED:
+            deltas["failed_total"] = changed
+        maxima: dict[str, int] = defaultdict(int)
+        for index in indexes if completions is not None else ():
+            for name, seconds in latencies(completions[index]).items():
+                deltas[f"{name}.sum_us"] += _microseconds(seconds)
+                deltas[f"{name}.bucket.{bucket_index(name, seconds)}"] += 1
+                maxima[f"{name}.max_us"] = max(maxima[f"{name}.max_us"], _microseconds(seconds))
+        _apply(shard, deltas, maxima)
+    for shard, indexes in sorted(by_shard.items()) if completions is not None else ():
+        per_minute: dict[datetime, int] = defaultdict(int)
+        for index in indexes:
+            per_minute[minute_of(completions[index].completed_at)] += 1
+        for minute, count in sorted(per_minute.items()):
+            _count_completed_minute(shard, minute, count)
 
 
 def metrics_rebuild() -> int:
@@ -133,14 +161,13 @@ def _add_one(shard: int, name: str, delta: int) -> None:
             cursor.execute(sql, [delta, name, shard])
 
 
-def _count_completed_minute(order_id: UUID, completed_at: datetime) -> None:
-    """Add one completion to its minute; the first completion of a minute also prunes minutes past RETENTION."""
-    minute, shard = minute_of(completed_at), shard_of(order_id)
-    count_one = CompletedMinute.objects.filter(minute=minute, shard=shard)
-    if not count_one.update(count=F("count") + 1):
+def _count_completed_minute(shard: int, minute: datetime, count: int) -> None:
+    """Add completions to their minute; the first completion of a minute also prunes minutes past RETENTION."""
+    row = CompletedMinute.objects.filter(minute=minute, shard=shard)
+    if not row.update(count=F("count") + count):
         CompletedMinute.objects.bulk_create([CompletedMinute(minute=minute, shard=shard)], ignore_conflicts=True)
-        count_one.update(count=F("count") + 1)
-        CompletedMinute.objects.filter(minute__lt=retention_start(completed_at)).delete()
+        row.update(count=F("count") + count)
+        CompletedMinute.objects.filter(minute__lt=retention_start(minute)).delete()
 
 
 def _recount() -> tuple[dict, dict]:

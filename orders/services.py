@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from metrics.services import Completion, metrics_record_transition
+from metrics.services import Completion, metrics_record_transition, metrics_record_transitions
 from order_system.db import write_transaction
 from orders.models import TRANSITIONS, IdempotencyKey, Order
 from orders.queueing import enqueue_order
@@ -92,32 +92,69 @@ def order_create(
 
 def order_claim(*, order_id: uuid.UUID) -> Claim | None:
     """Take ownership of a PENDING order that is due; None if it is not, or another worker got it first."""
+    claims = orders_claim(order_ids=[order_id])
+    return claims[0] if claims else None
+
+
+def orders_claim(*, order_ids: list[uuid.UUID]) -> list[Claim]:
+    """Take ownership of those of the given PENDING orders that are due, in one UPDATE, in the order given.
+
+    Orders another worker holds or has taken, cancelled ones and ones waiting for a retry are left out. The rows
+    are locked while they are read (PostgreSQL skips rows another claim has locked; SQLite has one writer at a
+    time), so the conditional UPDATE that follows moves exactly the rows that were read.
+    """
     now = timezone.now()
-    current = Order.objects.filter(pk=order_id, status=Order.Status.PENDING, available_at__lte=now).values(
-        "attempts", "available_at", "created_at"
-    )
-    if not (current := current.first()):
-        return None
-    attempt = current["attempts"] + 1
-    claimed = _transition(
-        order_id,
-        Order.Status.PENDING,
-        Order.Status.PROCESSING,
-        now,
-        attempt=attempt,
-        waited=now - current["available_at"],
-        guard={"attempts": current["attempts"], "available_at__lte": now},
-        attempts=attempt,
-        started_at=now,
-    )
-    return Claim(order_id, attempt, now, current["created_at"]) if claimed else None
+    with write_transaction():
+        due = Order.objects.select_for_update(skip_locked=True).filter(
+            pk__in=order_ids, status=Order.Status.PENDING, available_at__lte=now
+        )
+        rows = due.values_list("pk", "attempts", "available_at", "created_at")
+        found = {pk: (attempts, available_at, created_at) for pk, attempts, available_at, created_at in rows}
+        claims = [Claim(pk, found[pk][0] + 1, now, found[pk][2]) for pk in dict.fromkeys(order_ids) if pk in found]
+        moves = [(claim.order_id, claim.attempt, now - found[claim.order_id][1]) for claim in claims]
+        claimed = _transition(
+            moves,
+            Order.Status.PENDING,
+            Order.Status.PROCESSING,
+            now,
+            guard={"available_at__lte": now},
+            attempts=F("attempts") + 1,
+            started_at=now,
+        )
+        if not claimed:
+            raise RuntimeError("orders changed under their row locks")  # rolls the whole claim back
+    return claims
 
 
 def order_complete(*, claim: Claim) -> bool:
     """Finish an order this worker owns; False if it no longer owns it."""
+    return orders_complete(claims=[claim]) == 1
+
+
+def orders_complete(*, claims: list[Claim]) -> int:
+    """Finish the orders of these claims that this worker still owns, one UPDATE per claim time; returns how many."""
     now = timezone.now()
-    completion = Completion(claim.created_at, claim.started_at, now)
-    return _move_claimed(claim, Order.Status.COMPLETED, now, completion=completion, completed_at=now)
+    completed = 0
+    with write_transaction():
+        for started_at, group in _by_claim_time(claims).items():
+            still_owned = Order.objects.select_for_update().filter(
+                pk__in=[claim.order_id for claim in group], status=Order.Status.PROCESSING, started_at=started_at
+            )
+            owned = set(still_owned.values_list("pk", flat=True))
+            group = [claim for claim in group if claim.order_id in owned]
+            moved = _transition(
+                [(claim.order_id, claim.attempt, now - started_at) for claim in group],
+                Order.Status.PROCESSING,
+                Order.Status.COMPLETED,
+                now,
+                guard={"started_at": started_at},
+                completions=[Completion(claim.created_at, started_at, now) for claim in group],
+                completed_at=now,
+            )
+            if not moved:
+                raise RuntimeError("orders changed under their row locks")  # rolls every completion back
+            completed += len(group)
+    return completed
 
 
 def order_fail_attempt(*, claim: Claim, reason: str) -> str | None:
@@ -208,14 +245,11 @@ def _operator_transition(order_id: uuid.UUID, from_status: str, to_status: str, 
         current = Order.objects.values("status", "attempts", "updated_at").get(pk=order_id)
         if current["status"] != from_status:
             raise OrderNotInStatus(current["status"])
-        waited = now - current["updated_at"]
         if _transition(
-            order_id,
+            [(order_id, current["attempts"], now - current["updated_at"])],
             from_status,
             to_status,
             now,
-            attempt=current["attempts"],
-            waited=waited,
             available_at=now,
             **changes,
         ):
@@ -226,52 +260,64 @@ def _operator_transition(order_id: uuid.UUID, from_status: str, to_status: str, 
 def _move_claimed(claim: Claim, to_status: str, now: datetime, **changes) -> bool:
     """Move an order out of PROCESSING, but only if the claim still owns it."""
     return _transition(
-        claim.order_id,
+        [(claim.order_id, claim.attempt, now - claim.started_at)],
         Order.Status.PROCESSING,
         to_status,
         now,
-        attempt=claim.attempt,
-        waited=now - claim.started_at,
         guard={"started_at": claim.started_at},
         **changes,
     )
 
 
+def _by_claim_time(claims: list[Claim]) -> dict[datetime, list[Claim]]:
+    """Claims grouped by their fence; the claims of one batch share it."""
+    groups: dict[datetime, list[Claim]] = {}
+    for claim in claims:
+        groups.setdefault(claim.started_at, []).append(claim)
+    return groups
+
+
 def _transition(
-    order_id: uuid.UUID,
+    moves: list[tuple[uuid.UUID, int, timedelta]],
     from_status: str,
     to_status: str,
     now: datetime,
     *,
-    attempt: int,
-    waited: timedelta,
     guard: dict | None = None,
     retried: bool = False,
-    completion: Completion | None = None,
+    completions: list[Completion] | None = None,
     **changes,
 ) -> bool:
-    """Change status with one conditional UPDATE, so that two workers can never both own an order.
+    """Change the status of orders with one conditional UPDATE, so that two workers can never both own an order.
 
-    The metrics are counted in the same transaction. guard adds conditions (the claim's fence); waited is the time
-    spent in from_status, for the log line; retried and completion tell the metrics what happened.
+    moves are (order_id, attempt, time spent in from_status) for the log lines. Every order moves, or none does
+    (False). The metrics are counted in the same transaction. guard adds conditions (the claim's fence); retried and
+    completions tell the metrics what happened.
     """
     if to_status not in TRANSITIONS[from_status]:
         raise InvalidTransition(f"{from_status} -> {to_status}")
+    if not moves:
+        return True
+    order_ids = [order_id for order_id, _, _ in moves]
     with write_transaction():
-        orders = Order.objects.filter(pk=order_id, status=from_status, **(guard or {}))
-        if orders.update(status=to_status, updated_at=now, **changes) != 1:
+        orders = Order.objects.filter(pk__in=order_ids, status=from_status, **(guard or {}))
+        moved = orders.update(status=to_status, updated_at=now, **changes)
+        if moved != len(order_ids):
+            if moved:
+                transaction.set_rollback(True)  # all or nothing
             return False
-        metrics_record_transition(
-            order_id=order_id, from_status=from_status, to_status=to_status, retried=retried, completion=completion
+        metrics_record_transitions(
+            order_ids=order_ids, from_status=from_status, to_status=to_status, retried=retried, completions=completions
         )
-    logger.info(
-        "order_id=%s from=%s to=%s attempt=%d duration=%.3f",
-        order_id,
-        from_status,
-        to_status,
-        attempt,
-        waited.total_seconds(),
-    )
+    for order_id, attempt, waited in moves:
+        logger.info(
+            "order_id=%s from=%s to=%s attempt=%d duration=%.3f",
+            order_id,
+            from_status,
+            to_status,
+            attempt,
+            waited.total_seconds(),
+        )
     return True
 
 

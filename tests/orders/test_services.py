@@ -44,9 +44,7 @@ def test_a_transition_outside_the_table_raises_and_changes_nothing():
     order = OrderFactory(status=Order.Status.COMPLETED)
 
     with pytest.raises(InvalidTransition):
-        _transition(
-            order.pk, Order.Status.COMPLETED, Order.Status.PENDING, timezone.now(), attempt=1, waited=timedelta()
-        )
+        _transition([(order.pk, 1, timedelta())], Order.Status.COMPLETED, Order.Status.PENDING, timezone.now())
 
     order.refresh_from_db()
     assert order.status == Order.Status.COMPLETED
