@@ -10,16 +10,19 @@ from django.conf import settings
 from orders.selectors import order_ids_due
 from orders.services import (
     Claim,
-    order_claim,
-    order_complete,
     order_fail_attempt,
     order_release,
+    orders_claim,
+    orders_complete,
     orders_expire_leases,
     orders_requeue_stale,
 )
 
 # How many due orders one sweep queues at most, so a huge backlog never floods memory.
 SWEEP_BATCH = 1000
+# Orders one worker thread claims and completes together, at most, and the most work a batch may hold.
+MAX_BATCH = 100
+BATCH_WORK_SECONDS = 0.1
 # For backends that never ask work to give up early (Celery finishes a running task before a warm shutdown).
 NEVER_ABANDONED = threading.Event()
 
@@ -34,17 +37,37 @@ class WorkAbandoned(Exception):
 
 def process_order(order_id: UUID, abandon: threading.Event) -> None:
     """Claim the order, do the work, record the outcome; any exception is a failed attempt."""
-    claim = order_claim(order_id=order_id)
-    if claim is None:
-        return  # not due, already taken, or cancelled
+    process_orders([order_id], abandon)
+
+
+def process_orders(order_ids: list[UUID], abandon: threading.Event) -> None:
+    """Claim the orders in one go, work on each in turn, and complete the successes together.
+
+    Orders that are not due, already taken or cancelled are skipped; an exception in the work is a failed attempt.
+    """
+    done = []
     try:
-        simulate_work(claim, abandon)
-    except WorkAbandoned:
-        order_release(claim=claim)
-    except Exception as exc:
-        order_fail_attempt(claim=claim, reason=f"{type(exc).__name__}: {exc}"[:1000])
-    else:
-        order_complete(claim=claim)
+        for claim in orders_claim(order_ids=order_ids):
+            try:
+                simulate_work(claim, abandon)
+            except WorkAbandoned:
+                order_release(claim=claim)
+            except Exception as exc:
+                order_fail_attempt(claim=claim, reason=f"{type(exc).__name__}: {exc}"[:1000])
+            else:
+                done.append(claim)
+    finally:
+        orders_complete(claims=done)
+
+
+def batch_size() -> int:
+    """How many orders a worker thread claims at once.
+
+    Batching saves database round trips, but an order never waits behind more than BATCH_WORK_SECONDS of other
+    orders' work in its batch, so with seconds of work per order every thread takes one at a time.
+    """
+    longest = settings.ORDER_PROCESSING_SECONDS[1]
+    return MAX_BATCH if longest == 0 else max(1, min(MAX_BATCH, int(BATCH_WORK_SECONDS / longest)))
 
 
 def simulate_work(claim: Claim, abandon: threading.Event) -> None:

@@ -20,21 +20,24 @@ RELEASE_SECONDS = 5.0
 class OrderWorker:
     """FIFO worker pool fed by an in-process queue.Queue; it owns the queue, its threads and a recovery sweeper.
 
-    processor(order_id, abandon) does one order and should give it back when the abandon event is set.
-    sweep() returns ids that need work (recovered or due for retry), oldest first; it runs at start and every
-    sweep_seconds after that.
+    processor(order_ids, abandon) does a batch of up to batch_size orders, oldest first, and should give back what it
+    holds when the abandon event is set. sweep() returns ids that need work (recovered or due for retry), oldest
+    first; it runs at start and every sweep_seconds after that, and again as soon as the work a sweep found is done,
+    so a backlog bigger than one sweep flows without pauses.
     """
 
     def __init__(
         self,
         *,
         workers: int,
-        processor: Callable[[UUID, threading.Event], None],
+        processor: Callable[[list[UUID], threading.Event], None],
         sweep: Callable[[], Iterable[UUID]],
         sweep_seconds: float,
+        batch_size: int = 1,
     ):
         self.workers = workers
         self._processor = processor
+        self._batch_size = batch_size
         self._sweep = sweep
         self._sweep_seconds = sweep_seconds
         self._queue: queue.Queue[UUID | None] = queue.Queue()
@@ -63,13 +66,14 @@ class OrderWorker:
         for thread in self._threads:
             thread.start()
 
-    def submit(self, order_id: UUID) -> None:
-        """Queue an order behind every order submitted before it, unless it is already queued here."""
+    def submit(self, order_id: UUID) -> bool:
+        """Queue an order behind every order submitted before it, unless it is already queued here (False)."""
         with self._lock:
             if order_id in self._queued or self._stopping.is_set():
-                return
+                return False
             self._queued.add(order_id)
         self._queue.put(order_id)
+        return True
 
     def stop(self, *, timeout: float) -> None:
         """Take no new orders, give in-flight ones up to timeout to finish, then have the rest handed back."""
@@ -103,24 +107,44 @@ class OrderWorker:
             connections.close_all()  # this thread's own connections; nobody else can close them
 
     def _work(self) -> None:
-        while (order_id := self._queue.get()) is not None and not self._stopping.is_set():
+        while batch := self._next_batch():
             with self._lock:
                 self._busy += 1
             try:
                 close_old_connections()
-                self._processor(order_id, self._abandon)
+                self._processor(batch, self._abandon)
             except Exception:
-                # The order stays where it was and recovery picks it up; the thread must survive.
-                logger.exception("order_id=%s processing raised", order_id)
+                # The orders stay where they were and recovery picks them up; the thread must survive.
+                logger.exception("order_ids=%s processing raised", ",".join(map(str, batch)))
             finally:
                 with self._lock:
                     self._busy -= 1
-                    self._queued.discard(order_id)
+                    self._queued.difference_update(batch)
                 _close_connections_quietly()
 
+    def _next_batch(self) -> list[UUID]:
+        """The oldest queued order, and up to batch_size - 1 more already waiting behind it; empty once stopping."""
+        order_id = self._queue.get()
+        if order_id is None or self._stopping.is_set():
+            return []
+        batch = [order_id]
+        while len(batch) < self._batch_size:
+            try:
+                order_id = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if order_id is None:
+                self._queue.put(None)  # another thread's signal to stop
+                break
+            batch.append(order_id)
+        return batch
+
     def _sweep_into_queue(self) -> None:
-        for order_id in self._sweep():
-            self.submit(order_id)
+        while any([self.submit(order_id) for order_id in self._sweep()]):
+            # New work: sweep again once it is done (at most sweep_seconds from now), for the rest of a backlog.
+            deadline = time.monotonic() + self._sweep_seconds
+            while self._queued and time.monotonic() < deadline and not self._stopping.wait(0.01):
+                pass
 
 
 def sweep_forever(sweep: Callable[[], object], *, seconds: float, stopping: threading.Event) -> None:

@@ -1,11 +1,13 @@
 """orders.services: every status change is a compare-and-set that follows the TRANSITIONS table."""
 
+from collections import Counter
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 
+from metrics.services import metrics_rebuild
 from orders.models import TRANSITIONS, Order
 from orders.services import (
     Claim,
@@ -19,6 +21,8 @@ from orders.services import (
     order_fail_attempt,
     order_release,
     order_retry,
+    orders_claim,
+    orders_complete,
     orders_expire_leases,
     orders_requeue_stale,
     retry_delay,
@@ -254,3 +258,39 @@ def test_requeue_sends_each_long_waiting_pending_order_once_per_period(django_ca
     assert [callback.args for callback in sent] == [(order.pk,) for order in stale]
     assert second == []  # marked as sent again: the next sweep leaves them alone for another period
     assert Order.objects.get(pk=stale[0].pk).status == Order.Status.PENDING
+
+
+def test_a_batch_claim_takes_exactly_the_due_pending_orders_in_the_order_given(settings):
+    settings.ORDER_RETRY_BACKOFF_SECONDS = 60
+    waiting, taken, cancelled = [order_create(user_id="u", item_ids=[1], total_amount=1)[0] for _ in range(3)]
+    due = [order_create(user_id="u", item_ids=[1], total_amount=Decimal(1))[0] for _ in range(3)]
+    order_fail_attempt(claim=order_claim(order_id=waiting.pk), reason="declined")  # PENDING, due in a minute
+    order_claim(order_id=taken.pk)
+    order_cancel(order_id=cancelled.pk)
+    asked = [due[2].pk, taken.pk, due[0].pk, waiting.pk, cancelled.pk, due[1].pk, due[0].pk]
+
+    claims = orders_claim(order_ids=asked)
+
+    assert [claim.order_id for claim in claims] == [due[2].pk, due[0].pk, due[1].pk]
+    assert {claim.attempt for claim in claims} == {1}
+    assert len({claim.started_at for claim in claims}) == 1  # one UPDATE, one fence
+    assert Counter(Order.objects.values_list("status", flat=True)) == {"PROCESSING": 4, "PENDING": 1, "CANCELLED": 1}
+    assert metrics_rebuild() == 0
+
+
+def test_a_batch_completion_finishes_only_the_orders_its_claims_still_own(settings):
+    settings.ORDER_LEASE_SECONDS = 1
+    settings.ORDER_RETRY_BACKOFF_SECONDS = 0
+    orders = [order_create(user_id="u", item_ids=[1], total_amount=Decimal(1))[0] for _ in range(3)]
+    claims = orders_claim(order_ids=[order.pk for order in orders])
+    lost = claims[1]
+    Order.objects.filter(pk=lost.order_id).update(started_at=lost.started_at - timedelta(seconds=5))
+    orders_expire_leases()  # the claim on orders[1] expired: it is PENDING again, for someone else
+    newer = order_claim(order_id=lost.order_id)
+
+    assert orders_complete(claims=claims) == 2
+
+    statuses = {order.pk: order.status for order in Order.objects.all()}
+    assert statuses == {orders[0].pk: "COMPLETED", orders[1].pk: "PROCESSING", orders[2].pk: "COMPLETED"}
+    assert order_complete(claim=newer) is True
+    assert metrics_rebuild() == 0

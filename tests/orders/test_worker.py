@@ -9,6 +9,7 @@ from django.contrib.auth.models import User
 
 from orders import processing
 from orders.models import Order
+from orders.selectors import order_ids_due
 from orders.services import Claim, order_create
 from orders.worker import OrderWorker
 from tests.factories import OrderFactory
@@ -144,10 +145,10 @@ def test_admin_cancel_cancels_pending_orders_and_skips_others(client, db):
 def test_an_exception_in_a_job_never_kills_a_worker_thread():
     done = []
 
-    def processor(order_id, abandon):
-        if order_id == 1:
+    def processor(order_ids, abandon):
+        if 1 in order_ids:
             raise RuntimeError("boom")
-        done.append(order_id)
+        done.extend(order_ids)
 
     worker = OrderWorker(workers=1, processor=processor, sweep=list, sweep_seconds=60)
     worker.start()
@@ -164,7 +165,7 @@ def test_stop_hands_back_work_still_running_after_the_grace_period():
     finished = threading.Event()
     outcomes = []
 
-    def processor(order_id, abandon):
+    def processor(order_ids, abandon):
         finished.set()
         outcomes.append("abandoned" if abandon.wait(30) else "finished")
 
@@ -182,7 +183,7 @@ def test_stop_hands_back_work_still_running_after_the_grace_period():
 def test_an_id_is_queued_once_however_often_it_is_submitted():
     seen = []
     worker = OrderWorker(
-        workers=1, processor=lambda order_id, abandon: seen.append(order_id), sweep=list, sweep_seconds=60
+        workers=1, processor=lambda order_ids, abandon: seen.extend(order_ids), sweep=list, sweep_seconds=60
     )
 
     for _ in range(3):
@@ -226,7 +227,7 @@ def test_a_seeded_attempt_has_the_same_outcome_whichever_thread_runs_it(settings
 def test_a_forked_copy_of_a_started_worker_starts_its_own_threads():
     seen = []
     worker = OrderWorker(
-        workers=1, processor=lambda order_id, abandon: seen.append(order_id), sweep=list, sweep_seconds=60
+        workers=1, processor=lambda order_ids, abandon: seen.extend(order_ids), sweep=list, sweep_seconds=60
     )
     worker.start()
     worker._pid = -1  # as in a child process after fork: the object came along, its threads did not
@@ -236,3 +237,50 @@ def test_a_forked_copy_of_a_started_worker_starts_its_own_threads():
 
     wait_for(lambda: seen == [3])
     worker.stop(timeout=1)
+
+
+def test_a_thread_takes_up_to_batch_size_orders_already_waiting_in_fifo_order():
+    batches = []
+    worker = OrderWorker(
+        workers=1,
+        processor=lambda order_ids, abandon: batches.append(order_ids),
+        sweep=list,
+        sweep_seconds=60,
+        batch_size=3,
+    )
+    for order_id in range(1, 6):
+        worker.submit(order_id)
+
+    worker.start()
+    wait_for(lambda: sum(map(len, batches)) == 5)
+    worker.stop(timeout=1)
+
+    assert batches == [[1, 2, 3], [4, 5]]
+
+
+def test_batches_are_one_order_when_work_takes_seconds_and_large_when_it_takes_none(settings):
+    settings.ORDER_PROCESSING_SECONDS = (1.0, 5.0)
+    assert processing.batch_size() == 1
+    settings.ORDER_PROCESSING_SECONDS = (0.0, 0.02)
+    assert processing.batch_size() == 5
+    settings.ORDER_PROCESSING_SECONDS = (0.0, 0.0)
+    assert processing.batch_size() == processing.MAX_BATCH
+
+
+def test_a_backlog_larger_than_one_sweep_is_processed_without_waiting_for_the_next_sweep(transactional_db):
+    for _ in range(25):
+        order_create(user_id="u", item_ids=[1], total_amount=Decimal(1))
+    worker = OrderWorker(
+        workers=2,
+        processor=processing.process_orders,
+        sweep=lambda: order_ids_due(limit=10),
+        sweep_seconds=60,
+        batch_size=4,
+    )
+
+    worker.start()
+    try:
+        wait_for(lambda: Order.objects.filter(status=Order.Status.COMPLETED).count() == 25, timeout=30)
+    finally:
+        worker.stop(timeout=1)
+    assert set(Order.objects.values_list("attempts", flat=True)) == {1}
