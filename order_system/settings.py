@@ -257,7 +257,8 @@ ORDER_RANDOM_SEED = env_int("ORDER_RANDOM_SEED", 0) if os.environ.get("ORDER_RAN
 ORDER_MAX_ATTEMPTS = env_int("ORDER_MAX_ATTEMPTS", 3, minimum=1)
 ORDER_RETRY_BACKOFF_SECONDS = env_float("ORDER_RETRY_BACKOFF_SECONDS", 1.0)  # 1 s, 2 s, 4 s, ... after each failure
 # A claim older than this is presumed abandoned by a dead worker; keep it well above the longest processing time.
-ORDER_LEASE_SECONDS = env_float("ORDER_LEASE_SECONDS", 2 * ORDER_PROCESSING_SECONDS[1] + 30)
+# At least 1 s: the orders of one batch share a claim time, and a batch holds up to 0.1 s of work.
+ORDER_LEASE_SECONDS = env_float("ORDER_LEASE_SECONDS", 2 * ORDER_PROCESSING_SECONDS[1] + 30, minimum=1.0)
 if ORDER_LEASE_SECONDS <= ORDER_PROCESSING_SECONDS[1]:
     raise ImproperlyConfigured("ORDER_LEASE_SECONDS must be longer than the longest ORDER_PROCESSING_SECONDS")
 ORDER_SWEEP_SECONDS = env_float("ORDER_SWEEP_SECONDS", 2.0, minimum=0.05)

@@ -45,9 +45,9 @@ def process_orders(order_ids: list[UUID], abandon: threading.Event) -> None:
 
     Orders that are not due, already taken or cancelled are skipped; an exception in the work is a failed attempt.
     """
-    done = []
+    claims, done, handled = orders_claim(order_ids=order_ids), [], 0
     try:
-        for claim in orders_claim(order_ids=order_ids):
+        for claim in claims:
             try:
                 simulate_work(claim, abandon)
             except WorkAbandoned:
@@ -56,8 +56,14 @@ def process_orders(order_ids: list[UUID], abandon: threading.Event) -> None:
                 order_fail_attempt(claim=claim, reason=f"{type(exc).__name__}: {exc}"[:1000])
             else:
                 done.append(claim)
+            handled += 1
     finally:
-        orders_complete(claims=done)
+        try:
+            orders_complete(claims=done)
+        finally:
+            # Only after an error (the database failing mid-batch): hand back the rest, as a shutdown would.
+            for claim in claims[handled:]:
+                order_release(claim=claim)
 
 
 def batch_size() -> int:

@@ -23,13 +23,14 @@ def get_worker() -> OrderWorker:
     """This process's worker pool, created on first use."""
     global _worker
     if _worker is None:
-        from orders.processing import batch_size, process_orders, sweep
+        from orders.processing import SWEEP_BATCH, batch_size, process_orders, sweep
 
         _worker = OrderWorker(
             workers=settings.ORDER_WORKERS,
             processor=process_orders,
             sweep=sweep,
             sweep_seconds=settings.ORDER_SWEEP_SECONDS,
+            sweep_batch=SWEEP_BATCH,
             batch_size=batch_size(),
         )
     return _worker

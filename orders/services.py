@@ -132,29 +132,32 @@ def order_complete(*, claim: Claim) -> bool:
 
 
 def orders_complete(*, claims: list[Claim]) -> int:
-    """Finish the orders of these claims that this worker still owns, one UPDATE per claim time; returns how many."""
+    """Finish the orders of one claim (one orders_claim call) that this worker still owns; returns how many."""
+    if not claims:
+        return 0
+    started_at = claims[0].started_at
+    if any(claim.started_at != started_at for claim in claims):
+        # One fence per call keeps the locks in one order (orders, counters, minutes): no deadlocks on PostgreSQL.
+        raise ValueError("orders_complete takes the claims of one orders_claim call")
     now = timezone.now()
-    completed = 0
     with write_transaction():
-        for started_at, group in _by_claim_time(claims).items():
-            still_owned = Order.objects.select_for_update().filter(
-                pk__in=[claim.order_id for claim in group], status=Order.Status.PROCESSING, started_at=started_at
-            )
-            owned = set(still_owned.values_list("pk", flat=True))
-            group = [claim for claim in group if claim.order_id in owned]
-            moved = _transition(
-                [(claim.order_id, claim.attempt, now - started_at) for claim in group],
-                Order.Status.PROCESSING,
-                Order.Status.COMPLETED,
-                now,
-                guard={"started_at": started_at},
-                completions=[Completion(claim.created_at, started_at, now) for claim in group],
-                completed_at=now,
-            )
-            if not moved:
-                raise RuntimeError("orders changed under their row locks")  # rolls every completion back
-            completed += len(group)
-    return completed
+        still_owned = Order.objects.select_for_update().filter(
+            pk__in=[claim.order_id for claim in claims], status=Order.Status.PROCESSING, started_at=started_at
+        )
+        owned = set(still_owned.values_list("pk", flat=True))
+        claims = [claim for claim in claims if claim.order_id in owned]
+        moved = _transition(
+            [(claim.order_id, claim.attempt, now - started_at) for claim in claims],
+            Order.Status.PROCESSING,
+            Order.Status.COMPLETED,
+            now,
+            guard={"started_at": started_at},
+            completions=[Completion(claim.created_at, started_at, now) for claim in claims],
+            completed_at=now,
+        )
+        if not moved:
+            raise RuntimeError("orders changed under their row locks")  # rolls every completion back
+    return len(claims)
 
 
 def order_fail_attempt(*, claim: Claim, reason: str) -> str | None:
@@ -267,14 +270,6 @@ def _move_claimed(claim: Claim, to_status: str, now: datetime, **changes) -> boo
         guard={"started_at": claim.started_at},
         **changes,
     )
-
-
-def _by_claim_time(claims: list[Claim]) -> dict[datetime, list[Claim]]:
-    """Claims grouped by their fence; the claims of one batch share it."""
-    groups: dict[datetime, list[Claim]] = {}
-    for claim in claims:
-        groups.setdefault(claim.started_at, []).append(claim)
-    return groups
 
 
 def _transition(

@@ -21,9 +21,9 @@ class OrderWorker:
     """FIFO worker pool fed by an in-process queue.Queue; it owns the queue, its threads and a recovery sweeper.
 
     processor(order_ids, abandon) does a batch of up to batch_size orders, oldest first, and should give back what it
-    holds when the abandon event is set. sweep() returns ids that need work (recovered or due for retry), oldest
-    first; it runs at start and every sweep_seconds after that, and again as soon as the work a sweep found is done,
-    so a backlog bigger than one sweep flows without pauses.
+    holds when the abandon event is set. sweep() returns up to sweep_batch ids that need work (recovered or due for
+    retry), oldest first; it runs at start and every sweep_seconds after that. A full sweep of orders the last one did
+    not return is part of a moving backlog: the next sweep runs as soon as that part is done, without a pause.
     """
 
     def __init__(
@@ -33,6 +33,7 @@ class OrderWorker:
         processor: Callable[[list[UUID], threading.Event], None],
         sweep: Callable[[], Iterable[UUID]],
         sweep_seconds: float,
+        sweep_batch: int = 1000,
         batch_size: int = 1,
     ):
         self.workers = workers
@@ -40,6 +41,7 @@ class OrderWorker:
         self._batch_size = batch_size
         self._sweep = sweep
         self._sweep_seconds = sweep_seconds
+        self._sweep_batch = sweep_batch
         self._queue: queue.Queue[UUID | None] = queue.Queue()
         self._queued: set[UUID] = set()  # waiting or in progress here, so nothing is queued twice
         self._lock = threading.Lock()
@@ -137,11 +139,17 @@ class OrderWorker:
                 self._queue.put(None)  # another thread's signal to stop
                 break
             batch.append(order_id)
-        return batch
+        return [] if self._stopping.is_set() else batch  # stop() came while gathering: take nothing new
 
     def _sweep_into_queue(self) -> None:
-        while any([self.submit(order_id) for order_id in self._sweep()]):
-            # New work: sweep again once it is done (at most sweep_seconds from now), for the rest of a backlog.
+        previous: set[UUID] = set()
+        while not self._stopping.is_set():
+            order_ids = list(self._sweep())
+            for order_id in order_ids:
+                self.submit(order_id)
+            if len(order_ids) < self._sweep_batch or previous.issuperset(order_ids):
+                return  # all of it, or a backlog that is not moving: the next sweep is on the clock
+            previous = set(order_ids)
             deadline = time.monotonic() + self._sweep_seconds
             while self._queued and time.monotonic() < deadline and not self._stopping.wait(0.01):
                 pass

@@ -294,3 +294,13 @@ def test_a_batch_completion_finishes_only_the_orders_its_claims_still_own(settin
     assert statuses == {orders[0].pk: "COMPLETED", orders[1].pk: "PROCESSING", orders[2].pk: "COMPLETED"}
     assert order_complete(claim=newer) is True
     assert metrics_rebuild() == 0
+
+
+def test_completions_of_two_different_claims_are_refused():
+    first = orders_claim(order_ids=[order_create(user_id="u", item_ids=[1], total_amount=1)[0].pk])
+    second = orders_claim(order_ids=[order_create(user_id="u", item_ids=[1], total_amount=1)[0].pk])
+
+    with pytest.raises(ValueError):
+        orders_complete(claims=first + second)
+
+    assert Order.objects.filter(status=Order.Status.COMPLETED).count() == 0

@@ -2,11 +2,14 @@
 
 import re
 import threading
+import time
 import uuid
 from collections import Counter
 from decimal import Decimal
 
+import pytest
 from django.contrib.auth.models import User
+from django.db import OperationalError
 
 from orders import processing
 from orders.models import Order
@@ -281,6 +284,7 @@ def test_a_backlog_larger_than_one_sweep_is_processed_without_waiting_for_the_ne
         processor=processing.process_orders,
         sweep=lambda: order_ids_due(limit=10),
         sweep_seconds=60,
+        sweep_batch=10,
         batch_size=4,
     )
 
@@ -290,3 +294,35 @@ def test_a_backlog_larger_than_one_sweep_is_processed_without_waiting_for_the_ne
     finally:
         worker.stop(timeout=1)
     assert set(Order.objects.values_list("attempts", flat=True)) == {1}
+
+
+def test_a_backlog_that_does_not_move_is_not_swept_again_at_once():
+    sweeps = []
+
+    def sweep():
+        sweeps.append(time.monotonic())
+        return [1, 2, 3]  # a full sweep, and the same one every time: its orders keep failing
+
+    def processor(order_ids, abandon):
+        raise RuntimeError("the database is down")
+
+    worker = OrderWorker(workers=2, processor=processor, sweep=sweep, sweep_seconds=60, sweep_batch=3)
+    worker.start()
+    time.sleep(0.5)
+    worker.stop(timeout=1)
+
+    assert len(sweeps) == 2  # the first, and one more to see whether the backlog moved; then back on the clock
+
+
+def test_a_database_failure_mid_batch_hands_the_rest_of_the_batch_back(settings, monkeypatch, transactional_db):
+    settings.ORDER_FAILURE_RATE = 1.0
+    orders = [order_create(user_id="u", item_ids=[1], total_amount=Decimal(1))[0] for _ in range(4)]
+
+    def database_gone(**_):
+        raise OperationalError("the database went away")
+
+    monkeypatch.setattr(processing, "order_fail_attempt", database_gone)
+    with pytest.raises(OperationalError):
+        processing.process_orders([order.pk for order in orders], threading.Event())
+
+    assert Counter(Order.objects.values_list("status", "attempts")) == {("PENDING", 0): 4}  # no attempt used up
