@@ -42,6 +42,7 @@ def check_settings(**env: str) -> subprocess.CompletedProcess:
         ({"ORDER_FAILURE_RATE": "nan"}, "ORDER_FAILURE_RATE must be between"),
         ({"ORDER_MAX_ATTEMPTS": "0"}, "ORDER_MAX_ATTEMPTS must be at least 1"),
         ({"ORDER_PROCESSING_SECONDS": "10", "ORDER_LEASE_SECONDS": "5"}, "ORDER_LEASE_SECONDS must be longer"),
+        ({"ORDER_LEASE_SECONDS": "0.5"}, "ORDER_LEASE_SECONDS must be between 1.0 and"),
         ({"ORDER_WORKER_AUTOSTART": "sometimes"}, "ORDER_WORKER_AUTOSTART must be 0 or 1"),
     ],
 )
