@@ -112,17 +112,16 @@ def orders_claim(*, order_ids: list[uuid.UUID]) -> list[Claim]:
         found = {pk: (attempts, available_at, created_at) for pk, attempts, available_at, created_at in rows}
         claims = [Claim(pk, found[pk][0] + 1, now, found[pk][2]) for pk in dict.fromkeys(order_ids) if pk in found]
         moves = [(claim.order_id, claim.attempt, now - found[claim.order_id][1]) for claim in claims]
-        claimed = _transition(
+        _transition(
             moves,
             Order.Status.PENDING,
             Order.Status.PROCESSING,
             now,
+            locked=True,
             guard={"available_at__lte": now},
             attempts=F("attempts") + 1,
             started_at=now,
         )
-        if not claimed:
-            raise RuntimeError("orders changed under their row locks")  # rolls the whole claim back
     return claims
 
 
@@ -146,17 +145,16 @@ def orders_complete(*, claims: list[Claim]) -> int:
         )
         owned = set(still_owned.values_list("pk", flat=True))
         claims = [claim for claim in claims if claim.order_id in owned]
-        moved = _transition(
+        _transition(
             [(claim.order_id, claim.attempt, now - started_at) for claim in claims],
             Order.Status.PROCESSING,
             Order.Status.COMPLETED,
             now,
+            locked=True,
             guard={"started_at": started_at},
             completions=[Completion(claim.created_at, started_at, now) for claim in claims],
             completed_at=now,
         )
-        if not moved:
-            raise RuntimeError("orders changed under their row locks")  # rolls every completion back
     return len(claims)
 
 
@@ -278,6 +276,7 @@ def _transition(
     to_status: str,
     now: datetime,
     *,
+    locked: bool = False,
     guard: dict | None = None,
     retried: bool = False,
     completions: list[Completion] | None = None,
@@ -286,8 +285,9 @@ def _transition(
     """Change the status of orders with one conditional UPDATE, so that two workers can never both own an order.
 
     moves are (order_id, attempt, time spent in from_status) for the log lines. Every order moves, or none does
-    (False). The metrics are counted in the same transaction. guard adds conditions (the claim's fence); retried and
-    completions tell the metrics what happened.
+    (False). locked says the caller read these rows under lock, so any shortfall is a bug, raised. The metrics are
+    counted in the same transaction. guard adds conditions (the claim's fence); retried and completions tell the
+    metrics what happened.
     """
     if to_status not in TRANSITIONS[from_status]:
         raise InvalidTransition(f"{from_status} -> {to_status}")
@@ -298,8 +298,8 @@ def _transition(
         orders = Order.objects.filter(pk__in=order_ids, status=from_status, **(guard or {}))
         moved = orders.update(status=to_status, updated_at=now, **changes)
         if moved != len(order_ids):
-            if moved:
-                transaction.set_rollback(True)  # all or nothing
+            if locked or moved:
+                raise RuntimeError("orders changed under their row locks")  # rolls the whole change back
             return False
         metrics_record_transitions(
             order_ids=order_ids, from_status=from_status, to_status=to_status, retried=retried, completions=completions

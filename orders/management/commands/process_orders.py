@@ -16,10 +16,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         if settings.ORDER_QUEUE_BACKEND != "thread":
-            raise CommandError(
-                f"ORDER_QUEUE_BACKEND is {settings.ORDER_QUEUE_BACKEND}: orders are processed by "
-                + ("Celery workers (make celery)." if settings.ORDER_QUEUE_BACKEND == "celery" else "their requests.")
-            )
+            raise CommandError(f"ORDER_QUEUE_BACKEND is {settings.ORDER_QUEUE_BACKEND}: this command runs thread mode.")
         stopping = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stopping.set())
