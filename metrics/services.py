@@ -30,24 +30,6 @@ def status_counter(status: str) -> str:
     return f"status.{status}"
 
 
-def metrics_record_transition(
-    *,
-    order_id: UUID,
-    from_status: str | None,
-    to_status: str,
-    retried: bool = False,
-    completion: Completion | None = None,
-) -> None:
-    """Count one status change (from_status None: a new order); retried marks a failed attempt that will run again."""
-    metrics_record_transitions(
-        order_ids=[order_id],
-        from_status=from_status,
-        to_status=to_status,
-        retried=retried,
-        completions=None if completion is None else [completion],
-    )
-
-
 def metrics_record_transitions(
     *,
     order_ids: list[UUID],
@@ -56,7 +38,10 @@ def metrics_record_transitions(
     retried: bool = False,
     completions: list[Completion] | None = None,
 ) -> None:
-    """Count the same status change of several orders (completions: one per order): one UPDATE per shard."""
+    """Count the same status change of several orders (from_status None: new orders; completions: one per order).
+
+    One UPDATE per shard; retried marks failed attempts that will run again.
+    """
     by_shard: dict[int, list[int]] = defaultdict(list)
     for index, order_id in enumerate(order_ids):
         by_shard[shard_of(order_id)].append(index)

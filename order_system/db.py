@@ -1,9 +1,12 @@
-"""write_transaction(): transaction.atomic() for the hot writes, with SQLite writers taking turns on a lock."""
+"""write_transaction(): transaction.atomic() for the hot writes, with SQLite writers taking turns on a lock; and
+GroupCommit, which lets concurrent writes of one kind share a transaction."""
 
 import fcntl
 import os
 import threading
+from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 from django.db import connection, transaction
 
@@ -60,3 +63,96 @@ def _lock_file(database: str) -> int:
     if database not in _lock_files:
         _lock_files[database] = os.open(f"{database}.writelock", os.O_RDWR | os.O_CREAT, 0o600)
     return _lock_files[database]
+
+
+class GroupCommit:
+    """Concurrent writes of one kind, combined: one transaction, one lock hand-over and one commit for each batch.
+
+    The first caller to arrive leads: it opens a write transaction and writes everything waiting by then, its own
+    item included, while later callers wait. When its own item is written it wakes the oldest caller still waiting
+    to lead the next batch, and the callers it wrote for get their outcomes. At low load every write is a batch of
+    one, as if alone; under load a batch is whatever arrived while the one before it was being written.
+    """
+
+    def __init__(self, write: Callable[[list], None], *, max_batch: int = 100):
+        self._write = write  # writes its items in the write transaction it is called in
+        self._max_batch = max_batch
+        self._lock = threading.Lock()  # guards the two below
+        self._waiting: list[_Pending] = []
+        self._leading = False  # a caller is writing batches; new callers wait for it
+
+    def run(self, item) -> None:
+        """Write item, alone or in a batch, committed when this returns; raises what writing it alone would raise."""
+        if connection.in_atomic_block:
+            # Inside the caller's own transaction, which may still roll back: nobody else's item may go in there.
+            self._write_alone(item)
+            return
+        pending = _Pending(item)
+        with self._lock:
+            self._waiting.append(pending)
+            lead, self._leading = not self._leading, True
+        if not lead:
+            pending.wake.wait()  # until its batch is written, or it is its turn to lead
+        if not pending.taken:
+            self._lead(pending)
+        if pending.error is not None:
+            raise pending.error
+
+    def _lead(self, pending: "_Pending") -> None:
+        """Write batches until the one with pending in it, then hand the lead on."""
+        try:
+            while not pending.taken:  # more than one batch may be waiting ahead of it
+                self._write_waiting()
+        except Exception:
+            with self._lock:  # no transaction could be opened, so nobody wrote it: its caller gets the error
+                self._waiting.remove(pending)
+            raise
+        finally:
+            with self._lock:
+                if self._waiting:
+                    self._waiting[0].wake.set()
+                else:
+                    self._leading = False
+
+    def _write_waiting(self) -> None:
+        batch: list[_Pending] = []
+        try:
+            with write_transaction():  # the lock first, so that what arrives while it is awaited joins the batch
+                with self._lock:
+                    batch, self._waiting = self._waiting[: self._max_batch], self._waiting[self._max_batch :]
+                for pending in batch:
+                    pending.taken = True
+                    pending.error = RuntimeError("interrupted before this write was committed")  # until it is
+                self._write([pending.item for pending in batch])
+            for pending in batch:
+                pending.error = None
+        except Exception as exc:
+            if not batch:
+                raise
+            if len(batch) == 1:
+                batch[0].error = exc
+                return
+            # One bad item (a duplicate key, say) fails the whole transaction: write each alone, so only it fails.
+            for pending in batch:
+                try:
+                    self._write_alone(pending.item)
+                    pending.error = None
+                except Exception as exc:
+                    pending.error = exc
+        finally:
+            for pending in batch:
+                pending.wake.set()
+
+    def _write_alone(self, item) -> None:
+        with write_transaction():
+            self._write([item])
+
+
+@dataclass
+class _Pending:
+    """One caller's item while it waits; error is its outcome once a batch has taken it (None: committed)."""
+
+    item: object
+    taken: bool = False
+    error: Exception | None = None
+    wake: threading.Event = field(default_factory=threading.Event)

@@ -20,6 +20,7 @@ from orders.serializers import (
     OrderListFilterSerializer,
     OrderOutputSerializer,
     OrderStatusOutputSerializer,
+    order_create_input,
     order_output,
 )
 from orders.services import IdempotencyKeyReused, OrderAlreadyExists, OrderNotInStatus, order_cancel, order_create
@@ -69,10 +70,8 @@ class OrderCreateApi(APIView):
     )
     def post(self, request):
         idempotency_key = parse_idempotency_key(request.headers.get("Idempotency-Key"))
-        data = OrderCreateInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
         try:
-            order, created = order_create(**data.validated_data, idempotency_key=idempotency_key)
+            order, created = order_create(**order_create_input(request.data), idempotency_key=idempotency_key)
         except OrderAlreadyExists:
             raise Conflict({"order_id": ["An order with this order_id already exists."]}) from None
         except IdempotencyKeyReused:

@@ -1,12 +1,16 @@
-"""write_transaction: SQLite writers take turns, and nobody waits for another transaction's on_commit callbacks."""
+"""write_transaction: SQLite writers take turns, and nobody waits for another transaction's on_commit callbacks.
+GroupCommit: concurrent writes share a transaction, and each caller still gets its own outcome."""
 
 import threading
+import uuid
 
-from django.db import connection, transaction
+import pytest
+from django.db import IntegrityError, connection, transaction
 
-from order_system.db import write_transaction
+from order_system.db import GroupCommit, write_transaction
 from orders.models import Order
 from tests.factories import OrderFactory
+from tests.helpers import wait_for
 
 
 def test_other_writers_go_ahead_while_on_commit_callbacks_run(transactional_db):
@@ -53,3 +57,86 @@ def test_a_rolled_back_write_transaction_lets_the_next_writer_in(transactional_d
 
     assert entered.is_set()
     assert Order.objects.count() == 0
+
+
+class HeldFirstBatch:
+    """A GroupCommit that inserts one order per item (the item is its order_id) and records each batch; the first
+    batch waits inside its transaction until released, so that the callers after it pile up behind it."""
+
+    def __init__(self):
+        self.batches: list[list[uuid.UUID]] = []
+        self.first_batch_writing = threading.Event()
+        self.release_first_batch = threading.Event()
+        self.commits = GroupCommit(self.write)
+        self.outcomes: dict[uuid.UUID, str] = {}
+
+    def write(self, order_ids: list[uuid.UUID]) -> None:
+        self.batches.append(list(order_ids))
+        Order.objects.bulk_create([OrderFactory.build(order_id=order_id) for order_id in order_ids])
+        if len(self.batches) == 1:
+            self.first_batch_writing.set()
+            self.release_first_batch.wait(10)
+
+    def run_in_thread(self, order_id: uuid.UUID) -> threading.Thread:
+        def run():
+            try:
+                self.commits.run(order_id)
+                # Read on this thread's own connection: the write must be committed by the time run() returns.
+                self.outcomes[order_id] = "committed" if Order.objects.filter(pk=order_id).exists() else "missing"
+            except IntegrityError:
+                self.outcomes[order_id] = "IntegrityError"
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
+    def run_behind_a_held_batch(self, order_ids: list[uuid.UUID]) -> None:
+        first = uuid.uuid4()
+        threads = [self.run_in_thread(first)]
+        assert self.first_batch_writing.wait(10)
+        threads += [self.run_in_thread(order_id) for order_id in order_ids]
+        wait_for(lambda: len(self.commits._waiting) == len(order_ids))
+        self.release_first_batch.set()
+        for thread in threads:
+            thread.join(10)
+        assert self.outcomes.pop(first) == "committed"
+
+
+def test_writes_that_arrive_during_a_batch_are_committed_together_in_the_next(transactional_db):
+    group = HeldFirstBatch()
+    waiting = [uuid.uuid4() for _ in range(5)]
+
+    group.run_behind_a_held_batch(waiting)
+
+    assert len(group.batches) == 2
+    assert sorted(group.batches[1]) == sorted(waiting)
+    assert group.outcomes == dict.fromkeys(waiting, "committed")
+    assert Order.objects.count() == 6
+
+
+def test_an_item_that_fails_its_batch_fails_alone_and_the_others_are_committed(transactional_db):
+    taken = OrderFactory().order_id
+    group = HeldFirstBatch()
+    waiting = [uuid.uuid4(), taken, uuid.uuid4()]
+
+    group.run_behind_a_held_batch(waiting)
+
+    assert sorted(group.batches[1]) == sorted(waiting)  # tried together first, then each alone
+    assert group.outcomes == {waiting[0]: "committed", taken: "IntegrityError", waiting[2]: "committed"}
+    assert Order.objects.count() == 4
+
+
+def test_inside_a_transaction_the_write_is_part_of_it_and_rolls_back_with_it(transactional_db):
+    group = HeldFirstBatch()
+    group.release_first_batch.set()
+    order_id = uuid.uuid4()
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        group.commits.run(order_id)
+        assert Order.objects.filter(pk=order_id).exists()
+        raise RuntimeError("the caller's transaction rolls back")
+
+    assert group.batches == [[order_id]]
+    assert not Order.objects.filter(pk=order_id).exists()

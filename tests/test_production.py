@@ -1,14 +1,18 @@
-"""Production mode: check --deploy, readiness, the queue backends, bearer tokens, throttling and the admin."""
+"""Production mode: check --deploy, readiness, the queue backends, bearer tokens, throttling, the admin, and how
+the server spreads connections over its processes."""
 
+import http.client
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
 
 from order_system.auth import HasApiToken
 from orders.models import Order
-from tests.helpers import PRODUCTION_ENV, ROOT, request
+from tests.helpers import PRODUCTION_ENV, ROOT, request, wait_for
 
 BODY = {"user_id": "u", "item_ids": [1], "total_amount": "9.99"}
 
@@ -122,3 +126,36 @@ def test_with_api_tokens_a_signed_in_staff_member_may_read_the_api_and_a_custome
         return HasApiToken().has_permission(request, view=None)
 
     assert (allowed(staff), allowed(customer), allowed(None)) == (True, False, False)
+
+
+def test_the_server_spreads_keep_alive_connections_over_its_worker_processes(server):
+    # One shared listening socket let one process take a whole burst of connections and serve them alone.
+    workers = [
+        int(pid) for pid in Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text().split()
+    ]
+    wait_for(lambda: len(tcp_sockets(server.port, "0A")) == len(workers) == 2)  # each worker listens on its own
+    clients = [http.client.HTTPConnection("127.0.0.1", server.port, timeout=10) for _ in range(40)]
+    try:
+        for client in clients:
+            client.request("GET", "/healthz")
+            assert client.getresponse().read() == b'{"status": "ok"}'
+        established = tcp_sockets(server.port, "01")
+        held = [len(established & socket_inodes(pid)) for pid in workers]
+    finally:
+        for client in clients:
+            client.close()
+
+    assert sum(held) == 40
+    assert min(held) > 0  # all 40 on one side by chance: 2 in 2**40
+
+
+def tcp_sockets(port: int, state: str) -> set[str]:
+    """Inodes of the IPv4 sockets on this local port in this state (0A: listening, 01: established)."""
+    rows = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+    return {row[9] for row in rows if int(row[1].split(":")[1], 16) == port and row[3] == state}
+
+
+def socket_inodes(pid: int) -> set[str]:
+    """Inodes of the sockets a process holds open."""
+    links = (os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd"))
+    return {link[len("socket:[") : -1] for link in links if link.startswith("socket:[")}
