@@ -40,7 +40,11 @@ def write_transaction():
         return
     thread_lock, lock_file = _thread_lock, _lock_file(str(connection.settings_dict["NAME"]))
     thread_lock.acquire()
-    fcntl.flock(lock_file, fcntl.LOCK_EX)
+    try:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+    except BaseException:
+        thread_lock.release()
+        raise
     held = True
 
     def release() -> None:
@@ -69,50 +73,49 @@ class GroupCommit:
     """Concurrent writes of one kind, combined: one transaction, one lock hand-over and one commit for each batch.
 
     The first caller to arrive leads: it opens a write transaction and writes everything waiting by then, its own
-    item included, while later callers wait. When its own item is written it wakes the oldest caller still waiting
-    to lead the next batch, and the callers it wrote for get their outcomes. At low load every write is a batch of
-    one, as if alone; under load a batch is whatever arrived while the one before it was being written.
+    item first, while later callers wait. Once that commits, they get their outcomes and the oldest caller still
+    waiting leads the next batch. At low load every write is a batch of one, as if alone; under load a batch is
+    whatever arrived while the one before it was being written.
     """
 
     def __init__(self, write: Callable[[list], None], *, max_batch: int = 100):
         self._write = write  # writes its items in the write transaction it is called in
         self._max_batch = max_batch
-        self._lock = threading.Lock()  # guards the two below
+        self._lock = threading.Lock()  # guards the two below and each waiting item's leads
         self._waiting: list[_Pending] = []
         self._leading = False  # a caller is writing batches; new callers wait for it
 
     def run(self, item) -> None:
         """Write item, alone or in a batch, committed when this returns; raises what writing it alone would raise."""
-        if connection.in_atomic_block:
+        if connection.in_atomic_block or not connection.get_autocommit():
             # Inside the caller's own transaction, which may still roll back: nobody else's item may go in there.
             self._write_alone(item)
             return
         pending = _Pending(item)
         with self._lock:
             self._waiting.append(pending)
-            lead, self._leading = not self._leading, True
-        if not lead:
-            pending.wake.wait()  # until its batch is written, or it is its turn to lead
-        if not pending.taken:
-            self._lead(pending)
+            if not self._leading:
+                self._leading = pending.leads = True
+        try:
+            if not pending.leads:
+                pending.wake.wait()  # until its batch is written, or the lead is handed to it
+            while not pending.taken:  # it leads; its item is first in line, so this is one batch
+                self._write_waiting()
+        finally:
+            with self._lock:
+                if not pending.taken:  # no transaction could be opened, or the wait was interrupted
+                    self._waiting.remove(pending)
+                if pending.leads:
+                    self._hand_on_the_lead()
         if pending.error is not None:
             raise pending.error
 
-    def _lead(self, pending: "_Pending") -> None:
-        """Write batches until the one with pending in it, then hand the lead on."""
-        try:
-            while not pending.taken:  # more than one batch may be waiting ahead of it
-                self._write_waiting()
-        except Exception:
-            with self._lock:  # no transaction could be opened, so nobody wrote it: its caller gets the error
-                self._waiting.remove(pending)
-            raise
-        finally:
-            with self._lock:
-                if self._waiting:
-                    self._waiting[0].wake.set()
-                else:
-                    self._leading = False
+    def _hand_on_the_lead(self) -> None:
+        if self._waiting:
+            self._waiting[0].leads = True
+            self._waiting[0].wake.set()
+        else:
+            self._leading = False
 
     def _write_waiting(self) -> None:
         batch: list[_Pending] = []
@@ -153,6 +156,7 @@ class _Pending:
     """One caller's item while it waits; error is its outcome once a batch has taken it (None: committed)."""
 
     item: object
-    taken: bool = False
+    taken: bool = False  # a batch has it
+    leads: bool = False  # its caller writes the batches now
     error: Exception | None = None
     wake: threading.Event = field(default_factory=threading.Event)

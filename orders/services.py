@@ -66,16 +66,7 @@ def order_create(
         fingerprint = _fingerprint(order_id=order_id, user_id=user_id, item_ids=item_ids, total_amount=total_amount)
         if original := _replay(idempotency_key, fingerprint):
             return original, False
-    now = timezone.now()
-    order = Order(
-        order_id=order_id or uuid.uuid4(),
-        user_id=user_id,
-        item_ids=item_ids,
-        total_amount=total_amount,
-        created_at=now,
-        available_at=now,
-        updated_at=now,
-    )
+    order = Order(order_id=order_id or uuid.uuid4(), user_id=user_id, item_ids=item_ids, total_amount=total_amount)
     try:
         _order_inserts.run(_NewOrder(order, idempotency_key, fingerprint))
     except IntegrityError:
@@ -85,6 +76,9 @@ def order_create(
         if order_id is not None and Order.objects.filter(pk=order_id).exists():
             raise OrderAlreadyExists(order_id) from None
         raise
+    # Committed by now, or, inside a caller's transaction, queued when that commits. Each request queues its own
+    # order, so nobody waits while the batch's leader sends other orders (inline processing, a slow broker).
+    transaction.on_commit(partial(enqueue_order, order.pk))
     return order, True
 
 
@@ -98,7 +92,11 @@ class _NewOrder:
 
 
 def _insert_orders(new_orders: list[_NewOrder]) -> None:
-    """Insert new orders, their keys and their count in GroupCommit's transaction; queue each once it commits."""
+    """Insert new orders, their keys and their count, in GroupCommit's transaction."""
+    now = timezone.now()
+    for new in new_orders:
+        # Stamped under the write lock: on SQLite, newer orders then never commit before older ones.
+        new.order.created_at = new.order.available_at = new.order.updated_at = now
     Order.objects.bulk_create([new.order for new in new_orders])
     if keys := [
         IdempotencyKey(key=new.idempotency_key, fingerprint=new.fingerprint, order=new.order)
@@ -108,8 +106,6 @@ def _insert_orders(new_orders: list[_NewOrder]) -> None:
         IdempotencyKey.objects.bulk_create(keys)
     order_ids = [new.order.pk for new in new_orders]
     metrics_record_transitions(order_ids=order_ids, from_status=None, to_status=Order.Status.PENDING)
-    for order_id in order_ids:
-        transaction.on_commit(partial(enqueue_order, order_id))
 
 
 # Concurrent requests' orders share one transaction: SQLite lets one writer in at a time, so under load the

@@ -88,7 +88,7 @@ class HeldFirstBatch:
             finally:
                 connection.close()
 
-        thread = threading.Thread(target=run)
+        thread = threading.Thread(target=run, daemon=True)
         thread.start()
         return thread
 
@@ -101,6 +101,7 @@ class HeldFirstBatch:
         self.release_first_batch.set()
         for thread in threads:
             thread.join(10)
+            assert not thread.is_alive(), "a caller never got its outcome"
         assert self.outcomes.pop(first) == "committed"
 
 

@@ -128,12 +128,11 @@ def test_with_api_tokens_a_signed_in_staff_member_may_read_the_api_and_a_custome
     assert (allowed(staff), allowed(customer), allowed(None)) == (True, False, False)
 
 
-def test_the_server_spreads_keep_alive_connections_over_its_worker_processes(server):
+def test_the_server_spreads_keep_alive_connections_over_its_worker_processes(processes):
     # One shared listening socket let one process take a whole burst of connections and serve them alone.
-    workers = [
-        int(pid) for pid in Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text().split()
-    ]
-    wait_for(lambda: len(tcp_sockets(server.port, "0A")) == len(workers) == 2)  # each worker listens on its own
+    server = processes(GUNICORN_CMD_ARGS="--keep-alive 60")  # no connection may close while they are counted
+    workers = wait_for(lambda: server_children(server), until=lambda pids: len(pids) == 2)
+    wait_for(lambda: len(tcp_sockets(server.port, "0A")) == 2)  # each worker listens on its own socket
     clients = [http.client.HTTPConnection("127.0.0.1", server.port, timeout=10) for _ in range(40)]
     try:
         for client in clients:
@@ -147,6 +146,13 @@ def test_the_server_spreads_keep_alive_connections_over_its_worker_processes(ser
 
     assert sum(held) == 40
     assert min(held) > 0  # all 40 on one side by chance: 2 in 2**40
+
+
+def server_children(server) -> list[int]:
+    """The worker processes of a gunicorn server."""
+    return [
+        int(pid) for pid in Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text().split()
+    ]
 
 
 def tcp_sockets(port: int, state: str) -> set[str]:
