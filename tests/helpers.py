@@ -160,10 +160,34 @@ class Server(Process):
             try:
                 with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as response:
                     if response.status == 200:
+                        self._check_the_port_is_its_own()
                         return
             except OSError:
                 time.sleep(0.1)
         raise RuntimeError(f"server did not come up in {timeout}s:\n{self.output()}")
+
+    def _check_the_port_is_its_own(self) -> None:
+        """gunicorn listens with SO_REUSEPORT: a server already on this port would share it instead of failing."""
+        ours = set().union(*(socket_inodes(pid) for pid in [self.process.pid, *children(self.process.pid)]))
+        if tcp_sockets(self.port, "0A") - ours:
+            raise RuntimeError(f"another process listens on port {self.port} too")
+
+
+def children(pid: int) -> list[int]:
+    """The child processes of a process (a gunicorn server's workers)."""
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def tcp_sockets(port: int, state: str) -> set[str]:
+    """Inodes of the IPv4 sockets on this local port in this state (0A: listening, 01: established)."""
+    rows = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+    return {row[9] for row in rows if int(row[1].split(":")[1], 16) == port and row[3] == state}
+
+
+def socket_inodes(pid: int) -> set[str]:
+    """Inodes of the sockets a process holds open."""
+    links = (os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd"))
+    return {link[len("socket:[") : -1] for link in links if link.startswith("socket:[")}
 
 
 def wait_for(condition, timeout: float = 30, interval: float = 0.05, until=bool):

@@ -2,17 +2,15 @@
 the server spreads connections over its processes."""
 
 import http.client
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
 
 from order_system.auth import HasApiToken
 from orders.models import Order
-from tests.helpers import PRODUCTION_ENV, ROOT, request, wait_for
+from tests.helpers import PRODUCTION_ENV, ROOT, children, request, socket_inodes, tcp_sockets, wait_for
 
 BODY = {"user_id": "u", "item_ids": [1], "total_amount": "9.99"}
 
@@ -131,7 +129,7 @@ def test_with_api_tokens_a_signed_in_staff_member_may_read_the_api_and_a_custome
 def test_the_server_spreads_keep_alive_connections_over_its_worker_processes(processes):
     # One shared listening socket let one process take a whole burst of connections and serve them alone.
     server = processes(GUNICORN_CMD_ARGS="--keep-alive 60")  # no connection may close while they are counted
-    workers = wait_for(lambda: server_children(server), until=lambda pids: len(pids) == 2)
+    workers = wait_for(lambda: children(server.process.pid), until=lambda pids: len(pids) == 2)
     wait_for(lambda: len(tcp_sockets(server.port, "0A")) == 2)  # each worker listens on its own socket
     clients = [http.client.HTTPConnection("127.0.0.1", server.port, timeout=10) for _ in range(40)]
     try:
@@ -146,22 +144,3 @@ def test_the_server_spreads_keep_alive_connections_over_its_worker_processes(pro
 
     assert sum(held) == 40
     assert min(held) > 0  # all 40 on one side by chance: 2 in 2**40
-
-
-def server_children(server) -> list[int]:
-    """The worker processes of a gunicorn server."""
-    return [
-        int(pid) for pid in Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text().split()
-    ]
-
-
-def tcp_sockets(port: int, state: str) -> set[str]:
-    """Inodes of the IPv4 sockets on this local port in this state (0A: listening, 01: established)."""
-    rows = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
-    return {row[9] for row in rows if int(row[1].split(":")[1], 16) == port and row[3] == state}
-
-
-def socket_inodes(pid: int) -> set[str]:
-    """Inodes of the sockets a process holds open."""
-    links = (os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd"))
-    return {link[len("socket:[") : -1] for link in links if link.startswith("socket:[")}
