@@ -23,6 +23,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -113,15 +114,12 @@ def measure_intake(workdir: Path, seconds: int, rounds: int) -> list[dict]:
     body = order_body(workdir)
     rows = []
     with Server(env) as server:
-        runs = {}
+        runs: dict[tuple[int, str], list[dict]] = defaultdict(list)
         for connections in (64, 1000):
-            turns = [
-                (name, server.measure(partial(wrk, server.port, path, connections, seconds, body)))
-                for _ in range(rounds)
-                for name, path in (("framework", "/bench/noop/"), ("intake", "/api/orders/"))
-            ]
-            for name in ("framework", "intake"):
-                runs[connections, name] = [run for turn_name, run in turns if turn_name == name]
+            for _ in range(rounds):
+                for name, path in (("framework", "/bench/noop/"), ("intake", "/api/orders/")):
+                    run = partial(wrk, server.port, path, connections, seconds, body)
+                    runs[connections, name].append(server.measure(run))
         burst = ab_seconds(server.port, "/api/orders/", 1000, 1000, body)
     storage = sqlite_insert_rate(workdir / "raw.sqlite3", seconds=3)
     for connections in (64, 1000):
@@ -144,6 +142,7 @@ def measure_intake(workdir: Path, seconds: int, rounds: int) -> list[dict]:
 
 
 def median(runs: list[dict], key: str) -> float:
+    """The median of one figure over several runs."""
     return statistics.median(run[key] for run in runs)
 
 
