@@ -135,7 +135,7 @@ def measure_intake(workdir: Path, seconds: int, rounds: int) -> list[dict]:
     rows.append(row("storage ceiling: raw SQLite inserts/s, one process", storage))
     rows.append(row("  intake at 64 / storage ceiling", median(runs[64, "intake"], "rps") / storage))
     p50, p99 = median(runs[64, "intake"], "p50_ms"), median(runs[64, "intake"], "p99_ms")
-    rows.append(row("intake p50 / p99 ms at 64", f"{p50} / {p99}"))
+    rows.append(row("intake p50 / p99 ms at 64", f"{p50:.1f} / {p99:.1f}"))
     rows.append(row("  p99 / p50 at 64", p99 / p50, "<= 3"))
     rows.append(row("1,000-order burst (ab -c 1000) answered in s", burst, "<= 2"))
     return rows

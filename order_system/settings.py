@@ -163,7 +163,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         # Take the write lock at BEGIN, so concurrent writers queue instead of failing with "database is locked".
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+        # A checkpoint every 10,000 WAL pages (40 MB), not 1,000: the hot index pages of a burst of inserts are
+        # copied back once instead of ten times, by a writer holding the lock. Intake rose 8-10% (README).
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=10000",
     }
     # A file, not :memory:, so tests run the same WAL locking as production, across threads and processes.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test_db.sqlite3")}

@@ -2,8 +2,10 @@
 
 import re
 import unicodedata
+from datetime import UTC
 from decimal import Decimal
 
+from django.db import models
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -75,6 +77,22 @@ class OrderCreateInputSerializer(serializers.Serializer):
     total_amount = MoneyField(help_text="A number or numeric string, at least 0, with at most 2 decimal places.")
 
 
+class UTCDateTimeField(serializers.DateTimeField):
+    """A timestamp in UTC whatever TIME_ZONE says, as the API promises; it skips a thread-local lookup per value."""
+
+    def __init__(self, **kwargs):
+        super().__init__(default_timezone=UTC, **kwargs)
+
+
+class OrderModelSerializer(serializers.ModelSerializer):
+    """An order's fields as the API shows them, timestamps in UTC."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.DateTimeField: UTCDateTimeField,
+    }
+
+
 # What a client polling an order's progress needs; the full order adds what the client sent.
 STATUS_FIELDS = [
     "order_id",
@@ -88,7 +106,7 @@ STATUS_FIELDS = [
 ]
 
 
-class OrderStatusOutputSerializer(serializers.ModelSerializer):
+class OrderStatusOutputSerializer(OrderModelSerializer):
     """An order's progress."""
 
     class Meta:
@@ -96,7 +114,7 @@ class OrderStatusOutputSerializer(serializers.ModelSerializer):
         fields = read_only_fields = STATUS_FIELDS
 
 
-class OrderOutputSerializer(serializers.ModelSerializer):
+class OrderOutputSerializer(OrderModelSerializer):
     """An order as the API shows it; total_amount is a JSON number with the exact stored decimal."""
 
     item_ids = serializers.ListField(child=serializers.IntegerField(min_value=1))

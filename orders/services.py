@@ -15,7 +15,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from metrics.services import Completion, metrics_record_transitions
-from order_system.db import GroupCommit, write_transaction
+from order_system.db import GroupCommit, insert, write_transaction
 from orders.models import TRANSITIONS, IdempotencyKey, Order
 from orders.queueing import enqueue_order
 
@@ -97,13 +97,13 @@ def _insert_orders(new_orders: list[_NewOrder]) -> None:
     for new in new_orders:
         # Stamped under the write lock: on SQLite, newer orders then never commit before older ones.
         new.order.created_at = new.order.available_at = new.order.updated_at = now
-    Order.objects.bulk_create([new.order for new in new_orders])
+    insert([new.order for new in new_orders])
     if keys := [
         IdempotencyKey(key=new.idempotency_key, fingerprint=new.fingerprint, order=new.order)
         for new in new_orders
         if new.idempotency_key is not None
     ]:
-        IdempotencyKey.objects.bulk_create(keys)
+        insert(keys)
     order_ids = [new.order.pk for new in new_orders]
     metrics_record_transitions(order_ids=order_ids, from_status=None, to_status=Order.Status.PENDING)
 

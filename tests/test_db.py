@@ -1,13 +1,16 @@
 """write_transaction: SQLite writers take turns, and nobody waits for another transaction's on_commit callbacks.
-GroupCommit: concurrent writes share a transaction, and each caller still gets its own outcome."""
+GroupCommit: concurrent writes share a transaction, and each caller still gets its own outcome.
+insert: rows read back as the ORM wrote them."""
 
 import threading
 import uuid
+from decimal import Decimal
 
 import pytest
 from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
-from order_system.db import GroupCommit, write_transaction
+from order_system.db import GroupCommit, insert, write_transaction
 from orders.models import Order
 from tests.factories import OrderFactory
 from tests.helpers import wait_for
@@ -141,3 +144,20 @@ def test_inside_a_transaction_the_write_is_part_of_it_and_rolls_back_with_it(tra
 
     assert group.batches == [[order_id]]
     assert not Order.objects.filter(pk=order_id).exists()
+
+
+def test_insert_stores_every_field_as_the_orm_reads_it_back_even_past_one_statements_parameter_limit(db):
+    now = timezone.now()
+    # 200 rows of 13 columns: more parameters than SQLite takes in one statement (999), so it takes several.
+    orders = [
+        Order(user_id=f"user{n}", item_ids=[n + 1, 2], total_amount=Decimal("12.30"), created_at=now, attempts=n)
+        for n in range(200)
+    ]
+
+    insert(orders)
+
+    stored = {order.pk: order for order in Order.objects.all()}
+    assert len(stored) == 200
+    fields = [field.attname for field in Order._meta.concrete_fields]
+    for order in orders:
+        assert [getattr(stored[order.pk], name) for name in fields] == [getattr(order, name) for name in fields]

@@ -126,10 +126,11 @@ def test_sqlite_is_configured_for_concurrent_writers():
     if connection.vendor != "sqlite":
         pytest.skip("SQLite-only settings")
     with connection.cursor() as cursor:
-        pragmas = {name: cursor.execute(f"PRAGMA {name}").fetchone()[0] for name in ["journal_mode", "synchronous"]}
+        names = ["journal_mode", "synchronous", "wal_autocheckpoint"]
+        pragmas = {name: cursor.execute(f"PRAGMA {name}").fetchone()[0] for name in names}
         busy_timeout_ms = cursor.execute("PRAGMA busy_timeout").fetchone()[0]
 
-    assert pragmas == {"journal_mode": "wal", "synchronous": 1}  # 1 is NORMAL
+    assert pragmas == {"journal_mode": "wal", "synchronous": 1, "wal_autocheckpoint": 10_000}  # 1 is NORMAL
     assert busy_timeout_ms >= 20_000
     assert connection.transaction_mode == "IMMEDIATE"
 

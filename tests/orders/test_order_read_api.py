@@ -1,7 +1,7 @@
 """GET endpoints: one order, its status, and the paginated, filtered list."""
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -31,6 +31,18 @@ def test_status_returns_status_and_timestamps(api):
     assert body["status"] == "PROCESSING"
     assert body["attempts"] == 1
     assert {"updated_at", "created_at", "started_at", "completed_at", "failure_reason"} <= set(body)
+
+
+@pytest.mark.parametrize("path", ["", "status/"])
+def test_timestamps_are_in_utc_whatever_time_zone_says(api, settings, path):
+    settings.TIME_ZONE = "America/New_York"
+    order = OrderFactory(status=Order.Status.PROCESSING, started_at=timezone.now())
+
+    body = api.get(f"/api/orders/{order.order_id}/{path}").json()
+
+    for name in ("created_at", "started_at", "updated_at"):
+        assert body[name].endswith("Z")
+        assert datetime.fromisoformat(body[name]) == getattr(order, name)
 
 
 def test_status_accepts_an_uppercase_order_id(api):
