@@ -181,9 +181,12 @@ def insert(objs: list[models.Model]) -> None:
                 field.get_db_prep_save(field.pre_save(obj, add=True), connection) for obj in batch for field in fields
             ]
             cursor.execute(f"{_insert_into(model)} VALUES {', '.join([row] * len(batch))}", values)
+    for obj in objs:  # saved now, as bulk_create() marks them: a later save() updates instead of inserting again
+        obj._state.adding, obj._state.db = False, connection.alias
 
 
 @functools.cache
 def _insert_into(model: type[models.Model]) -> str:
+    """The INSERT INTO part of a model's statement, quoted for the database: the same for every call."""
     columns = ", ".join(connection.ops.quote_name(field.column) for field in model._meta.concrete_fields)
     return f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({columns})"

@@ -31,6 +31,7 @@ def test_valid_order_is_stored_pending_and_returned_with_location(api):
     assert body["item_ids"] == [1, 2, 3]
     assert uuid.UUID(body["order_id"]).version == 4
     assert set(body) >= {"created_at", "updated_at", "started_at", "completed_at"}
+    assert api.get(response["Location"]).json() == body
 
 
 @pytest.mark.parametrize("amount", ["90.99", "0.10", "0", "9999999999.99", "0.01"])
