@@ -157,9 +157,8 @@ def test_insert_writes_the_rows_bulk_create_would(db):
     insert(orders)
     insert(keys)
     written = raw_rows()
+    assert not any(obj._state.adding for obj in [*orders, *keys])  # marked saved by insert() itself
     Order.objects.all().delete()
-    for obj in [*orders, *keys]:
-        obj._state.adding = True
 
     Order.objects.bulk_create(orders)
     IdempotencyKey.objects.bulk_create(keys)
@@ -171,10 +170,13 @@ def test_insert_writes_the_rows_bulk_create_would(db):
 def test_insert_splits_what_one_statement_cannot_take(db):
     # SQLite as Django assumes it at its most limited: 999 parameters a statement, so 76 orders of 13 columns.
     connection.ensure_connection()
-    connection.connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+    limit = connection.connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
     orders = [Order(user_id=f"user{n}", item_ids=[1], total_amount=Decimal(1)) for n in range(200)]
 
-    insert(orders)
+    try:
+        insert(orders)
+    finally:  # the connection outlives this test
+        connection.connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)
 
     assert set(Order.objects.values_list("pk", flat=True)) == {order.pk for order in orders}
 
