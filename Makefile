@@ -19,10 +19,13 @@ serve: $(VENV)/.installed-prod
 	DJANGO_DEBUG=0 $(BIN)/python manage.py collectstatic --noinput -v0
 	DJANGO_DEBUG=0 $(BIN)/gunicorn --config order_system/gunicorn.conf.py --bind $(BIND)
 
-# One Celery worker for ORDER_QUEUE_BACKEND=celery (README, "Scaling out"); start as many as you need.
+# One Celery worker for ORDER_QUEUE_BACKEND=celery (README, "Scaling out"); start as many as you need. For I/O-bound
+# processors: make celery CELERY_POOL=threads CELERY_CONCURRENCY=500, with DATABASE_POOL_SIZE set.
+CELERY_POOL ?= prefork
 CELERY_CONCURRENCY ?= 8
 celery: $(VENV)/.installed-prod
-	ORDER_QUEUE_BACKEND=celery $(BIN)/celery -A order_system worker --loglevel=INFO --concurrency $(CELERY_CONCURRENCY)
+	ORDER_QUEUE_BACKEND=celery $(BIN)/celery -A order_system worker --loglevel=INFO \
+		--pool $(CELERY_POOL) --concurrency $(CELERY_CONCURRENCY)
 
 dev: $(VENV)/.installed-prod
 	$(BIN)/python manage.py migrate --noinput
@@ -30,6 +33,7 @@ dev: $(VENV)/.installed-prod
 
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-logo --no-cache
 	$(BIN)/pytest
 
 # The API suite again on PostgreSQL (the services tests run in `make test`, on PostgreSQL and Redis).
@@ -40,6 +44,7 @@ test-services: $(VENV)/.installed-dev
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-logo --no-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

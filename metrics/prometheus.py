@@ -49,12 +49,13 @@ class SnapshotCollector:
         throughput.add_metric(["1m"], snapshot["throughput"]["last_1m"])
         throughput.add_metric(["5m"], snapshot["throughput"]["last_5m"])
         yield throughput
-        workers = GaugeMetricFamily(
-            "order_worker_threads", "Worker threads of the answering process.", labels=["state"]
+        worker = snapshot["worker"]
+        yield GaugeMetricFamily(
+            "order_worker_concurrency", "Orders the answering process may run at once.", value=worker["concurrency"]
         )
-        for state, count in snapshot["workers"].items():
-            workers.add_metric([state], count)
-        yield workers
+        yield GaugeMetricFamily(
+            "order_worker_in_flight", "Orders the answering process runs now.", value=worker["in_flight"]
+        )
         for name in HISTOGRAMS:
             summary = snapshot[f"{HISTOGRAM_NAMES[name]}_seconds"]
             yield HistogramMetricFamily(

@@ -1,5 +1,6 @@
 """Reads of the metric rows; their cost does not depend on how many orders there are."""
 
+import os
 import time
 from datetime import datetime, timedelta
 
@@ -10,7 +11,7 @@ from metrics.apps import PROCESS_STARTED
 from metrics.models import HISTOGRAMS, CompletedMinute, Counter
 from metrics.services import minute_of, status_counter
 from orders.models import Order
-from orders.queueing import get_worker_stats
+from orders.queueing import get_backend
 
 CHART_MINUTES = 30
 
@@ -48,7 +49,7 @@ def metrics_snapshot() -> dict:
         },
         "failure_rate": failed / (completed + failed) if completed + failed else 0.0,
         "retries_total": counters.get("retries_total", 0),
-        "workers": get_worker_stats(),
+        "worker": {"pid": os.getpid(), **get_backend().stats()},
         "uptime_seconds": round(time.monotonic() - PROCESS_STARTED, 3),
         "generated_at": now,
     }

@@ -56,8 +56,13 @@ class MetricsOutputSerializer(serializers.Serializer):
     throughput = ThroughputSerializer()
     failure_rate = serializers.FloatField()
     retries_total = serializers.IntegerField()
-    workers = inline_serializer(
-        "Workers", {name: serializers.IntegerField() for name in ("configured", "alive", "busy")}
+    worker = inline_serializer(
+        "Worker",
+        {
+            "pid": serializers.IntegerField(help_text="The process that answered."),
+            "concurrency": serializers.IntegerField(help_text="Orders it may run at once; 0 if it runs none."),
+            "in_flight": serializers.IntegerField(help_text="Orders it runs now."),
+        },
     )
     uptime_seconds = serializers.FloatField()
     generated_at = serializers.DateTimeField()

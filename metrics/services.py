@@ -1,13 +1,15 @@
 """Writes to metric rows: called by orders.services inside the transaction of the change they count."""
 
+import threading
+from bisect import bisect_left
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from metrics.models import HISTOGRAMS, CompletedMinute, Counter
@@ -40,34 +42,69 @@ def metrics_record_transitions(
 ) -> None:
     """Count the same status change of several orders (from_status None: new orders; completions: one per order).
 
-    One UPDATE per shard; retried marks failed attempts that will run again.
+    One upsert per shard, now, or at the end of the metrics_batch() this runs in; retried marks failed attempts that
+    will run again.
     """
-    by_shard: dict[int, list[int]] = defaultdict(list)
+    changes = getattr(_batch, "changes", None) or _Changes()
     for index, order_id in enumerate(order_ids):
-        by_shard[shard_of(order_id)].append(index)
-    # Shards in order, counter rows before minute rows (the order metrics_rebuild locks the tables in): no deadlocks.
-    for shard, indexes in sorted(by_shard.items()):
-        changed = len(indexes)
-        deltas: dict[str, int] = defaultdict(int, {status_counter(to_status): changed})
+        shard = shard_of(order_id)
+        deltas = changes.deltas[shard]
+        deltas[status_counter(to_status)] += 1
         if from_status is not None:
-            deltas[status_counter(from_status)] = -changed
+            deltas[status_counter(from_status)] -= 1
         if retried:
-            deltas["retries_total"] = changed
+            deltas["retries_total"] += 1
         if to_status == Order.Status.FAILED:
-            deltas["failed_total"] = changed
-        maxima: dict[str, int] = defaultdict(int)
-        for index in indexes if completions is not None else ():
-            for name, seconds in latencies(completions[index]).items():
-                deltas[f"{name}.sum_us"] += _microseconds(seconds)
-                deltas[f"{name}.bucket.{bucket_index(name, seconds)}"] += 1
-                maxima[f"{name}.max_us"] = max(maxima[f"{name}.max_us"], _microseconds(seconds))
-        _apply(shard, deltas, maxima)
-    for shard, indexes in sorted(by_shard.items()) if completions is not None else ():
-        per_minute: dict[datetime, int] = defaultdict(int)
-        for index in indexes:
-            per_minute[minute_of(completions[index].completed_at)] += 1
-        for minute, count in sorted(per_minute.items()):
-            _count_completed_minute(shard, minute, count)
+            deltas["failed_total"] += 1
+        if completions is not None:
+            maxima = changes.maxima[shard]
+            for name, micros, bucket in observations(completions[index]):
+                deltas[f"{name}.sum_us"] += micros
+                deltas[f"{name}.bucket.{bucket}"] += 1
+                maxima[f"{name}.max_us"] = max(maxima[f"{name}.max_us"], micros)
+            changes.minutes[shard][minute_of(completions[index].completed_at)] += 1
+    if changes is not getattr(_batch, "changes", None):
+        changes.write()
+
+
+@contextmanager
+def metrics_batch():
+    """Status changes made inside are counted together when it ends, still in the caller's transaction.
+
+    One upsert per shard for all of them, instead of one per kind of change: fewer statements, and every counter row
+    locked in one order (shards, then names), so two such transactions can't deadlock on PostgreSQL.
+    """
+    if getattr(_batch, "changes", None) is not None:
+        yield  # the outer batch writes
+        return
+    _batch.changes = changes = _Changes()
+    try:
+        yield
+    finally:
+        _batch.changes = None
+    changes.write()  # only if the block did not raise
+
+
+_batch = threading.local()
+
+
+class _Changes:
+    """Counter changes not written yet: per shard, deltas to add, maxima to raise and completions per minute."""
+
+    def __init__(self):
+        self.deltas: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self.maxima: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self.minutes: dict[int, dict[datetime, int]] = defaultdict(lambda: defaultdict(int))
+
+    def write(self) -> None:
+        # Shards in order, counters before minutes (the order metrics_rebuild locks the tables in): no deadlocks.
+        for shard, deltas in sorted(self.deltas.items()):
+            changed = {name: delta for name, delta in deltas.items() if delta}
+            if changed or self.maxima[shard]:
+                _apply(shard, changed, self.maxima[shard])
+        for shard, minutes in sorted(self.minutes.items()):
+            for minute, count in sorted(minutes.items()):
+                _count_completed_minute(shard, minute, count)
 
 
 def metrics_rebuild() -> int:
@@ -95,11 +132,20 @@ def latencies(completion: Completion) -> dict[str, timedelta]:
     }
 
 
-def bucket_index(histogram: str, duration: timedelta) -> int:
-    """The bucket a duration falls in: the first upper bound it does not exceed, or the +Inf bucket after them."""
-    bounds = HISTOGRAMS[histogram]
-    micros = _microseconds(duration)
-    return next((i for i, bound in enumerate(bounds) if micros <= round(bound * 1_000_000)), len(bounds))
+def observations(completion: Completion) -> list[tuple[str, int, int]]:
+    """(histogram, whole microseconds, bucket) for each latency a completed order contributes.
+
+    Durations are kept as whole microseconds, so sums stay exact (the timestamps have microsecond precision). The
+    bucket is the first whose upper bound the duration does not exceed, or the +Inf bucket after them.
+    """
+    return [
+        (name, micros := duration // _MICROSECOND, bisect_left(_BOUNDS_US[name], micros))
+        for name, duration in latencies(completion).items()
+    ]
+
+
+_MICROSECOND = timedelta(microseconds=1)
+_BOUNDS_US = {name: [round(bound * 1_000_000) for bound in bounds] for name, bounds in HISTOGRAMS.items()}
 
 
 def shard_of(order_id: UUID) -> int:
@@ -108,51 +154,44 @@ def shard_of(order_id: UUID) -> int:
 
 
 def _apply(shard: int, deltas: dict[str, int], maxima: dict[str, int]) -> None:
-    """Add deltas and raise maxima in one UPDATE; create the shard's rows the first time they are needed.
+    """Add deltas to counters and raise maxima, creating the rows that are missing, in one statement.
 
-    Plain SQL: this runs in every status change, and the ORM's CASE expression cost more than the write itself.
+    Plain SQL: this runs in every status change, and the ORM's expressions cost more than the write itself. Every
+    writer takes the rows in name order, so two transactions on PostgreSQL can't deadlock over them.
     """
-    if not maxima and len(deltas) == 1:
-        [(name, delta)] = deltas.items()
-        _add_one(shard, name, delta)
-        return
-    names = sorted([*deltas, *maxima])
-    table, greatest = Counter._meta.db_table, "MAX" if connection.vendor == "sqlite" else "GREATEST"
-    cases = ["WHEN %s THEN value + %s"] * len(deltas) + [f"WHEN %s THEN {greatest}(value, %s)"] * len(maxima)
-    where = f"WHERE shard = %s AND name IN ({', '.join(['%s'] * len(names))})"
+    table = connection.ops.quote_name(Counter._meta.db_table)
+    rows = sorted([*deltas.items(), *maxima.items()])
+    added = f"{table}.value + excluded.value"
+    if maxima:
+        greatest = "MAX" if connection.vendor == "sqlite" else "GREATEST"
+        raised = f"{greatest}({table}.value, excluded.value)"
+        added = f"CASE WHEN {table}.name IN ({', '.join(['%s'] * len(maxima))}) THEN {raised} ELSE {added} END"
+    sql = (
+        f"INSERT INTO {table} (name, shard, value) VALUES {', '.join(['(%s, %s, %s)'] * len(rows))} "
+        f"ON CONFLICT (name, shard) DO UPDATE SET value = {added}"
+    )
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT name FROM {table} {where}", [shard, *names])
-        if missing := sorted(set(names) - {name for (name,) in cursor.fetchall()}):
-            # Before taking any counter lock; waits for a concurrent creator of the same rows, then skips them.
-            Counter.objects.bulk_create([Counter(name=name, shard=shard) for name in missing], ignore_conflicts=True)
-        if connection.features.has_select_for_update:
-            # Lock the rows in name order first: two transactions updating overlapping rows then can't deadlock.
-            cursor.execute(f"SELECT id FROM {table} {where} ORDER BY name FOR UPDATE", [shard, *names])
-        pairs = [part for pair in [*deltas.items(), *maxima.items()] for part in pair]
-        cursor.execute(
-            f"UPDATE {table} SET value = CASE name {' '.join(cases)} ELSE value END {where}", [*pairs, shard, *names]
-        )
-        if cursor.rowcount != len(names):
-            raise RuntimeError(f"metric rows of shard {shard} vanished during an update")
+        cursor.execute(sql, [*(part for name, value in rows for part in (name, shard, value)), *sorted(maxima)])
 
 
-def _add_one(shard: int, name: str, delta: int) -> None:
-    """The hot single-counter case (every new order): one plain UPDATE, in SQL, as the ORM's costs more than it."""
-    sql = f"UPDATE {Counter._meta.db_table} SET value = value + %s WHERE name = %s AND shard = %s"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [delta, name, shard])
-        if cursor.rowcount == 0:
-            Counter.objects.bulk_create([Counter(name=name, shard=shard)], ignore_conflicts=True)
-            cursor.execute(sql, [delta, name, shard])
+_pruned_before: datetime | None = None  # the last retention start this process pruned up to
 
 
 def _count_completed_minute(shard: int, minute: datetime, count: int) -> None:
-    """Add completions to their minute; the first completion of a minute also prunes minutes past RETENTION."""
-    row = CompletedMinute.objects.filter(minute=minute, shard=shard)
-    if not row.update(count=F("count") + count):
-        CompletedMinute.objects.bulk_create([CompletedMinute(minute=minute, shard=shard)], ignore_conflicts=True)
-        row.update(count=F("count") + count)
-        CompletedMinute.objects.filter(minute__lt=retention_start(minute)).delete()
+    """Add completions to their minute; once a minute, each process also prunes the minutes past RETENTION."""
+    global _pruned_before
+    table, quote = CompletedMinute._meta.db_table, connection.ops.quote_name
+    column = quote("count")
+    sql = (
+        f"INSERT INTO {quote(table)} (minute, shard, {column}) VALUES (%s, %s, %s) "
+        f"ON CONFLICT (minute, shard) DO UPDATE SET {column} = {quote(table)}.{column} + excluded.{column}"
+    )
+    stored_minute = CompletedMinute._meta.get_field("minute").get_db_prep_value(minute, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [stored_minute, shard, count])
+    if _pruned_before != (oldest := retention_start(minute)):
+        CompletedMinute.objects.filter(minute__lt=oldest).delete()
+        _pruned_before = oldest
 
 
 def _recount() -> tuple[dict, dict]:
@@ -171,10 +210,10 @@ def _recount() -> tuple[dict, dict]:
         final_attempt = status in (Order.Status.PROCESSING, Order.Status.COMPLETED, Order.Status.FAILED)
         counters["retries_total", shard] += attempts - final_attempt
         if status == Order.Status.COMPLETED:
-            for name, seconds in latencies(Completion(created_at, started_at, completed_at)).items():
-                counters[f"{name}.sum_us", shard] += _microseconds(seconds)
-                counters[f"{name}.bucket.{bucket_index(name, seconds)}", shard] += 1
-                counters[f"{name}.max_us", shard] = max(counters[f"{name}.max_us", shard], _microseconds(seconds))
+            for name, micros, bucket in observations(Completion(created_at, started_at, completed_at)):
+                counters[f"{name}.sum_us", shard] += micros
+                counters[f"{name}.bucket.{bucket}", shard] += 1
+                counters[f"{name}.max_us", shard] = max(counters[f"{name}.max_us", shard], micros)
             if completed_at >= recent:
                 minutes[minute_of(completed_at), shard] += 1
     return counters, minutes
@@ -210,8 +249,3 @@ def minute_of(moment: datetime) -> datetime:
 def retention_start(now: datetime) -> datetime:
     """The oldest minute still kept."""
     return minute_of(now - RETENTION)
-
-
-def _microseconds(duration: timedelta) -> int:
-    """Durations are kept as whole microseconds, so sums stay exact (the timestamps have microsecond precision)."""
-    return duration // timedelta(microseconds=1)

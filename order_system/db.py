@@ -29,14 +29,15 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @contextmanager
-def write_transaction():
+def write_transaction(*, savepoint: bool = True):
     """A transaction that will write; on SQLite, writers of every process enter it one at a time.
 
     The locks are let go as soon as the transaction commits, before its on_commit callbacks run (they may publish to
-    a broker, or process the order inline), so no callback holds up the other writers.
+    a broker, or process the order inline), so no callback holds up the other writers. Inside another transaction it
+    is a savepoint, as atomic() is, unless savepoint=False: for a write whose failure dooms the whole transaction.
     """
     if connection.vendor != "sqlite" or connection.is_in_memory_db() or connection.in_atomic_block:
-        with transaction.atomic():
+        with transaction.atomic(savepoint=savepoint):
             yield
         return
     thread_lock, lock_file = _thread_lock, _lock_file(str(connection.settings_dict["NAME"]))

@@ -30,17 +30,18 @@ control_socket_disable = True  # several servers (tests, benchmarks) may run sid
 
 
 def post_worker_init(worker):
-    """Each worker process serves requests: it loads all its code, freezes it, and runs an order worker.
+    """Each worker process serves requests: it loads all its code, freezes it, and starts its queue backend's work.
 
     After the fork, so --preload is safe too.
     """
     from django.conf import settings
 
-    from orders.queueing import start_worker
+    from orders.queueing import get_backend
 
     import_module(settings.ROOT_URLCONF)  # the views, serializers and DRF, which would load on the first request
     # What is loaded now lives as long as the process. Out of the garbage collector's sight, it no longer makes each
     # full collection pause every request thread for tens of milliseconds (p99 at 64 connections: 90 -> 60 ms).
     gc.collect()  # garbage from start-up goes first, rather than being kept for good
     gc.freeze()
-    start_worker()
+    if settings.ORDER_WORKER_AUTOSTART is not False:
+        get_backend().start()

@@ -4,7 +4,7 @@ from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.http import require_safe
 
-from orders.queueing import queue_problem
+from orders.queueing import get_backend
 
 
 @require_safe
@@ -16,7 +16,7 @@ def healthz(request):
 @require_safe
 def readyz(request):
     """Send traffic here only if orders can be stored and processed; a 503 names what is not ready, and why."""
-    checks = {"database": _database_problem(), "queue": queue_problem()}
+    checks = {"database": _database_problem(), "queue": get_backend().health()}
     problems = {name: problem for name, problem in checks.items() if problem}
     if problems:
         return JsonResponse({"status": "unavailable", "problems": problems}, status=503)

@@ -57,14 +57,6 @@ def env_float(name: str, default: float, *, minimum: float = 0.0, maximum: float
     return number
 
 
-def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
-    """Read one of a fixed set of words."""
-    value = os.environ.get(name) or default
-    if value not in choices:
-        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, not {value!r}")
-    return value
-
-
 def env_seconds_range(name: str, default: str) -> tuple[float, float]:
     """Read '2' or '1-5' (uniform range) as (low, high) seconds."""
     value = os.environ.get(name) or default
@@ -150,14 +142,26 @@ TEMPLATES = [
 WSGI_APPLICATION = "order_system.wsgi.application"
 
 # SQLite by default; DATABASE_URL=postgres://... switches to PostgreSQL with no code change.
+# PostgreSQL only: DATABASE_POOL_SIZE=N shares N connections among all of a process's threads (Django's psycopg
+# pool), for Celery's threads pool with hundreds of orders in flight (README, "Scaling out").
+DATABASE_POOL_SIZE = env_int("DATABASE_POOL_SIZE", 0)
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
         # Persistent connections: reconnecting per request halves SQLite's insert rate (WAL checkpoints on close).
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 600),
+        conn_max_age=0 if DATABASE_POOL_SIZE else env_int("DATABASE_CONN_MAX_AGE", 600),
         conn_health_checks=True,
     )
 }
+if DATABASE_POOL_SIZE:
+    if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured("DATABASE_POOL_SIZE works with PostgreSQL only")
+    # A connection goes back to the pool whenever Django closes it: at the end of each request or task.
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": DATABASE_POOL_SIZE,
+        "timeout": 30,
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         # Take the write lock at BEGIN, so concurrent writers queue instead of failing with "database is locked".
@@ -245,29 +249,55 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 
-# Where accepted orders are processed (see README, "Processing" and "Scaling out"): this process's worker threads,
-# Celery workers, or inline right after the commit (tests and scripts).
-ORDER_QUEUE_BACKEND = env_choice("ORDER_QUEUE_BACKEND", "thread", ("thread", "celery", "immediate"))
+# Where accepted orders are processed (see README, "Processing" and "Scaling out"): a backend class by dotted path,
+# or a short name for one of the three in orders/backends/.
+QUEUE_BACKENDS = {
+    "thread": "orders.backends.thread.ThreadBackend",  # this process's worker
+    "celery": "orders.backends.celery.CeleryBackend",  # Celery workers
+    "immediate": "orders.backends.immediate.ImmediateBackend",  # inline, right after the commit (tests and scripts)
+}
+ORDER_QUEUE_BACKEND = os.environ.get("ORDER_QUEUE_BACKEND") or "thread"
+if "." not in ORDER_QUEUE_BACKEND and ORDER_QUEUE_BACKEND not in QUEUE_BACKENDS:
+    raise ImproperlyConfigured(
+        f"ORDER_QUEUE_BACKEND must be one of {', '.join(QUEUE_BACKENDS)} or a dotted path, not {ORDER_QUEUE_BACKEND!r}"
+    )
 
-# The background worker (see README, "Processing").
-ORDER_WORKERS = env_int("ORDER_WORKERS", 16, minimum=1)
+for gone, instead in {
+    "ORDER_WORKERS": "ORDER_CONCURRENCY (orders in flight per process) and ORDER_THREADS (threads for a plain-def "
+    "processor)",
+    "ORDER_LEASE_SECONDS": "ORDER_PROCESSING_TIMEOUT_SECONDS: the lease is that plus 10 s",
+}.items():
+    if gone in os.environ:
+        raise ImproperlyConfigured(f"{gone} is no longer read; use {instead}")
+
+# The work done for each order (see README, "Processors"): the dotted path of a callable, async or plain.
+ORDER_PROCESSOR = os.environ.get("ORDER_PROCESSOR") or "orders.processors.simulate"
+ORDER_CONCURRENCY = env_int("ORDER_CONCURRENCY", 1000, minimum=1)  # orders in flight at once, per process
+ORDER_THREADS = env_int("ORDER_THREADS", 16, minimum=1)  # per process; they run a plain-def processor
+# An attempt still running after this long is a failed attempt (async work is cancelled).
+ORDER_PROCESSING_TIMEOUT_SECONDS = env_float("ORDER_PROCESSING_TIMEOUT_SECONDS", 30.0, minimum=0.1)
+# A claim older than this is presumed abandoned by a dead worker: longer than any attempt, plus time to record it.
+ORDER_LEASE_SECONDS = ORDER_PROCESSING_TIMEOUT_SECONDS + 10
 ORDER_WORKER_AUTOSTART = env_optional_bool("ORDER_WORKER_AUTOSTART")  # unset: only in serving processes
+# The simulation's work (orders.processors.simulate).
 ORDER_PROCESSING_SECONDS = env_seconds_range("ORDER_PROCESSING_SECONDS", "1-5")
 ORDER_FAILURE_RATE = env_float("ORDER_FAILURE_RATE", 0.0, maximum=1.0)
 # Fixes the simulated work's randomness (durations and failures), for reproducible runs.
 ORDER_RANDOM_SEED = env_int("ORDER_RANDOM_SEED", 0) if os.environ.get("ORDER_RANDOM_SEED") else None
+if ORDER_PROCESSOR == "orders.processors.simulate" and ORDER_PROCESSING_SECONDS[1] >= ORDER_PROCESSING_TIMEOUT_SECONDS:
+    raise ImproperlyConfigured(
+        "ORDER_PROCESSING_SECONDS must stay below ORDER_PROCESSING_TIMEOUT_SECONDS, or every long attempt times out"
+    )
 ORDER_MAX_ATTEMPTS = env_int("ORDER_MAX_ATTEMPTS", 3, minimum=1)
 ORDER_RETRY_BACKOFF_SECONDS = env_float("ORDER_RETRY_BACKOFF_SECONDS", 1.0)  # 1 s, 2 s, 4 s, ... after each failure
-# A claim older than this is presumed abandoned by a dead worker; keep it well above the longest processing time.
-# At least 1 s: the orders of one batch share a claim time, and a batch holds up to 0.1 s of work.
-ORDER_LEASE_SECONDS = env_float("ORDER_LEASE_SECONDS", 2 * ORDER_PROCESSING_SECONDS[1] + 30, minimum=1.0)
-if ORDER_LEASE_SECONDS <= ORDER_PROCESSING_SECONDS[1]:
-    raise ImproperlyConfigured("ORDER_LEASE_SECONDS must be longer than the longest ORDER_PROCESSING_SECONDS")
 ORDER_SWEEP_SECONDS = env_float("ORDER_SWEEP_SECONDS", 2.0, minimum=0.05)
 ORDER_SHUTDOWN_GRACE_SECONDS = env_float("ORDER_SHUTDOWN_GRACE_SECONDS", 5.0)
 # Celery mode: a PENDING order due this long without being claimed is presumed lost by the broker and sent again.
 ORDER_REQUEUE_SECONDS = env_float("ORDER_REQUEUE_SECONDS", 300.0, minimum=1.0)
 ORDER_IDEMPOTENCY_KEY_TTL_HOURS = env_int("ORDER_IDEMPOTENCY_KEY_TTL_HOURS", 24, minimum=24)
+
+# Where the example processor, orders.examples.charge_payment, charges orders (see README, "Processors").
+PAYMENT_SERVICE_URL = os.environ.get("PAYMENT_SERVICE_URL", "")
 
 # Celery mode (order_system/celery.py; acks_late is set on the task itself, in orders/tasks.py).
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")

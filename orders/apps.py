@@ -1,4 +1,4 @@
-"""App config: starts the in-process worker, but only in processes that serve requests."""
+"""App config: checks the processor and the queue backend, and starts the worker in processes that serve requests."""
 
 import os
 import sys
@@ -13,10 +13,15 @@ class OrdersConfig(AppConfig):
     name = "orders"
 
     def ready(self) -> None:
-        if worker_should_autostart():
-            from orders.queueing import start_worker
+        # Models are loaded only now. Loading both dotted paths here stops every process at its start, with a message
+        # naming the setting, when one of them is wrong: not at the first order.
+        from orders.processing import get_processor
+        from orders.queueing import get_backend
 
-            start_worker()
+        get_processor()
+        backend = get_backend()
+        if worker_should_autostart():
+            backend.start()
 
 
 def worker_should_autostart() -> bool:

@@ -29,6 +29,7 @@ class Order(models.Model):
     attempts = models.PositiveIntegerField(default=0)  # attempts that ran (or run now); a shutdown hand-back is not one
     times_failed = models.PositiveIntegerField(default=0)  # entries into FAILED, which an operator's retry can undo
     failure_reason = models.TextField(blank=True, default="")
+    result = models.JSONField(null=True, blank=True, editable=False)  # what the processor returned on completion
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     # When a PENDING order may next be claimed: its creation, or a failed attempt's time plus backoff.
     available_at = models.DateTimeField(default=timezone.now, editable=False)

@@ -1,91 +1,193 @@
-"""The job every queue backend runs for one order, and the sweep that finds orders needing work."""
+"""The job every queue backend runs: claim an order, run ORDER_PROCESSOR on it, record how the attempt ended.
 
-import random
+Also the sweeps that find orders needing work. Only backends (and the worker they run) import this module.
+"""
+
+import asyncio
+import inspect
+import json
 import threading
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 from uuid import UUID
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import close_old_connections, connections
+from django.utils.module_loading import import_string
 
+from metrics.services import metrics_batch
+from order_system.db import write_transaction
+from orders.processors import OrderSnapshot, Reject, Retry
 from orders.selectors import order_ids_due
 from orders.services import (
     Claim,
     order_fail_attempt,
-    order_release,
     orders_claim,
     orders_complete,
     orders_expire_leases,
+    orders_release,
     orders_requeue_stale,
 )
 
 # How many due orders one sweep queues at most, so a huge backlog never floods memory.
 SWEEP_BATCH = 1000
-# Orders one worker thread claims and completes together, at most, and the most work a batch may hold.
-MAX_BATCH = 100
-BATCH_WORK_SECONDS = 0.1
-# For backends that never ask work to give up early (Celery finishes a running task before a warm shutdown).
-NEVER_ABANDONED = threading.Event()
+# Failure reasons are stored and shown; a processor's exception message can be any length.
+MAX_REASON = 1000
 
 
-class SimulatedFailure(Exception):
-    """A payment or stock failure, as ORDER_FAILURE_RATE simulates."""
+@dataclass(frozen=True)
+class Processor:
+    """The callable ORDER_PROCESSOR names, and whether it is async (run on an event loop) or plain (run in a thread)."""
+
+    function: Callable[[OrderSnapshot], object]
+    is_async: bool
 
 
-class WorkAbandoned(Exception):
-    """The worker is shutting down before this order's work finished."""
+def get_processor() -> Processor:
+    """ORDER_PROCESSOR, imported; ImproperlyConfigured, naming the setting, if the path is wrong or not callable."""
+    return _load_processor(settings.ORDER_PROCESSOR)
 
 
-def process_order(order_id: UUID, abandon: threading.Event) -> None:
-    """Claim the order, do the work, record the outcome; any exception is a failed attempt."""
-    process_orders([order_id], abandon)
-
-
-def process_orders(order_ids: list[UUID], abandon: threading.Event) -> None:
-    """Claim the orders in one go, work on each in turn, and complete the successes together.
-
-    Orders that are not due, already taken or cancelled are skipped; an exception in the work is a failed attempt.
-    """
-    claims, done, handled = orders_claim(order_ids=order_ids), [], 0
+@cache
+def _load_processor(path: str) -> Processor:
     try:
-        for claim in claims:
-            try:
-                simulate_work(claim, abandon)
-            except WorkAbandoned:
-                order_release(claim=claim)
-            except Exception as exc:
-                order_fail_attempt(claim=claim, reason=f"{type(exc).__name__}: {exc}"[:1000])
-            else:
-                done.append(claim)
-            handled += 1
-    finally:
-        try:
-            orders_complete(claims=done)
-        finally:
-            # Only after an error (the database failing mid-batch): hand back the rest, as a shutdown would.
-            for claim in claims[handled:]:
-                order_release(claim=claim)
+        function = import_string(path)
+    except ImportError as exc:
+        raise ImproperlyConfigured(f"ORDER_PROCESSOR {path!r} can't be imported: {exc}") from exc
+    if not callable(function):
+        raise ImproperlyConfigured(f"ORDER_PROCESSOR {path!r} is a {type(function).__name__}, not a callable")
+    # An instance with an async __call__ is async too.
+    is_async = inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(type(function).__call__)
+    return Processor(function, is_async)
 
 
-def batch_size() -> int:
-    """How many orders a worker thread claims at once.
+@dataclass(frozen=True)
+class Completed:
+    """The processor returned: the order is COMPLETED, with what it returned as its result."""
 
-    Batching saves database round trips, but an order never waits behind more than BATCH_WORK_SECONDS of other
-    orders' work in its batch, so with seconds of work per order every thread takes one at a time.
+    claim: Claim
+    result: dict | None
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A failed attempt: retried after the backoff (or delay seconds), unless final (Reject) or the last one."""
+
+    claim: Claim
+    reason: str
+    final: bool = False
+    delay: float | None = None
+
+
+@dataclass(frozen=True)
+class HandedBack:
+    """The attempt was cut short by a shutdown: the order goes back to PENDING, and the attempt does not count."""
+
+    claim: Claim
+
+
+Outcome = Completed | Failed | HandedBack
+
+
+def claim(order_ids: list[UUID]) -> list[Claim]:
+    """Take the given orders that are due and free, in the order given."""
+    return orders_claim(order_ids=order_ids)
+
+
+def start_work(processor: Processor, order: OrderSnapshot, *, run_sync: Callable[..., Future]) -> Awaitable:
+    """The processor's work on one order: its coroutine, or for a plain def, its thread's result, started now.
+
+    run_sync(function, order) runs a plain def in another thread, so the event loop never waits on it.
     """
-    longest = settings.ORDER_PROCESSING_SECONDS[1]
-    return MAX_BATCH if longest == 0 else max(1, min(MAX_BATCH, int(BATCH_WORK_SECONDS / longest)))
+    if processor.is_async:
+        return processor.function(order)
+    return asyncio.wrap_future(run_sync(processor.function, order))
 
 
-def simulate_work(claim: Claim, abandon: threading.Event) -> None:
-    """Stand-in for payment and stock calls: ORDER_PROCESSING_SECONDS of work that fails at ORDER_FAILURE_RATE."""
-    seed = settings.ORDER_RANDOM_SEED
-    # Seeded per attempt, so a seeded run gives each attempt the same outcome whichever thread runs it.
-    rng = random.Random(f"{seed}:{claim.order_id}:{claim.attempt}") if seed is not None else random
-    low, high = settings.ORDER_PROCESSING_SECONDS
-    if abandon.wait(rng.uniform(low, high)):
-        raise WorkAbandoned()
-    if rng.random() < settings.ORDER_FAILURE_RATE:
-        raise SimulatedFailure("payment declined (simulated)")
+async def run_attempt(claim: Claim, work: Awaitable) -> Outcome:
+    """Wait for the work, at most ORDER_PROCESSING_TIMEOUT_SECONDS, and say how the attempt ended.
+
+    Only a cancellation (the worker's shutdown) escapes. Async work still running at the timeout is cancelled; a
+    plain def can't be stopped, so it runs on in its thread, and what it returns is ignored.
+    """
+    seconds = settings.ORDER_PROCESSING_TIMEOUT_SECONDS
+    try:
+        async with asyncio.timeout(seconds) as deadline:
+            result = await work
+        return Completed(claim, _checked_result(result))
+    except Reject as rejection:
+        return Failed(claim, rejection.reason[:MAX_REASON], final=True)
+    except Retry as retry:
+        return Failed(claim, retry.reason[:MAX_REASON], delay=retry.delay)
+    except Exception as exc:
+        if isinstance(exc, TimeoutError) and deadline.expired():
+            return Failed(claim, f"Timed out after {seconds:g} s (ORDER_PROCESSING_TIMEOUT_SECONDS).")
+        return Failed(claim, f"{type(exc).__name__}: {exc}"[:MAX_REASON])
+
+
+def _checked_result(result: object) -> dict | None:
+    """None, or a dict that JSON can carry (no NaN: PostgreSQL's jsonb refuses it); anything else is an error."""
+    if result is not None:
+        if not isinstance(result, dict):
+            raise TypeError(f"a processor returns None or a dict, not {type(result).__name__}")
+        json.dumps(result, allow_nan=False)
+    return result
+
+
+def record(outcomes: list[Outcome]) -> None:
+    """Write how attempts ended: completions in one UPDATE, hand-backs in another, failed attempts one by one."""
+    completed = [outcome for outcome in outcomes if isinstance(outcome, Completed)]
+    orders_complete(
+        claims=[outcome.claim for outcome in completed],
+        results={outcome.claim.order_id: outcome.result for outcome in completed},
+    )
+    orders_release(claims=[outcome.claim for outcome in outcomes if isinstance(outcome, HandedBack)])
+    for outcome in outcomes:
+        if isinstance(outcome, Failed):
+            order_fail_attempt(claim=outcome.claim, reason=outcome.reason, final=outcome.final, delay=outcome.delay)
+
+
+def record_and_claim(outcomes: list[Outcome], order_ids: list[UUID]) -> list[Claim]:
+    """Write how attempts ended and claim the next orders in one transaction: one commit, and one metrics write."""
+    with write_transaction(), metrics_batch():
+        record(outcomes)
+        return claim(order_ids)
+
+
+def process_order(order_id: UUID) -> None:
+    """Claim one order, run its attempt on an event loop of its own, and record it (Celery and immediate mode)."""
+    claims = claim([order_id])
+    if claims:
+        # Hold no connection while the processor waits: with DATABASE_POOL_SIZE this one goes back to the pool, so a
+        # hundred tasks in flight share a few (a persistent connection, CONN_MAX_AGE > 0, stays).
+        close_old_connections()
+        record([asyncio.run(_attempt_alone(get_processor(), claims[0]))])
+
+
+async def _attempt_alone(processor: Processor, claim: Claim) -> Outcome:
+    return await run_attempt(claim, start_work(processor, claim.order, run_sync=in_new_thread))
+
+
+def in_new_thread(function: Callable, *args) -> Future:
+    """Run a plain def in a daemon thread of its own, which can be given up on at the timeout; it closes its
+    database connections when done, since no one else can."""
+    future: Future = Future()
+
+    def run() -> None:
+        if future.set_running_or_notify_cancel():
+            try:
+                future.set_result(function(*args))
+            except BaseException as exc:
+                future.set_exception(exc)
+            finally:
+                connections.close_all()
+
+    threading.Thread(target=run, name="order-processor", daemon=True).start()
+    return future
 
 
 def sweep() -> list[UUID]:

@@ -87,6 +87,10 @@ class UTCDateTimeField(serializers.DateTimeField):
 class OrderModelSerializer(serializers.ModelSerializer):
     """An order's fields as the API shows them, timestamps in UTC."""
 
+    result = serializers.DictField(
+        allow_null=True, read_only=True, help_text="What the processor returned when it completed the order, if any."
+    )
+
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping,
         models.DateTimeField: UTCDateTimeField,
@@ -99,6 +103,7 @@ STATUS_FIELDS = [
     "status",
     "attempts",
     "failure_reason",
+    "result",
     "created_at",
     "started_at",
     "completed_at",

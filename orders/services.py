@@ -4,19 +4,22 @@ import hashlib
 import json
 import logging
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from functools import partial
+from functools import partial, reduce
+from operator import or_
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, models, transaction
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from metrics.services import Completion, metrics_record_transitions
 from order_system.db import GroupCommit, insert, write_transaction
 from orders.models import TRANSITIONS, IdempotencyKey, Order
+from orders.processors import OrderSnapshot
 from orders.queueing import enqueue_order
 
 logger = logging.getLogger("orders.transitions")
@@ -46,10 +49,16 @@ class OrderNotInStatus(Exception):
 class Claim:
     """Proof that a worker owns one attempt at an order; started_at fences out any earlier, presumed-dead owner."""
 
-    order_id: uuid.UUID
-    attempt: int
+    order: OrderSnapshot
     started_at: datetime
-    created_at: datetime
+
+    @property
+    def order_id(self) -> uuid.UUID:
+        return self.order.order_id
+
+    @property
+    def attempt(self) -> int:
+        return self.order.attempt
 
 
 def order_create(
@@ -127,85 +136,69 @@ def orders_claim(*, order_ids: list[uuid.UUID]) -> list[Claim]:
     time), so the conditional UPDATE that follows moves exactly the rows that were read.
     """
     now = timezone.now()
-    with write_transaction():
+    with write_transaction(savepoint=False):  # a claim that fails takes the caller's transaction with it
         due = Order.objects.select_for_update(skip_locked=True).filter(
             pk__in=order_ids, status=Order.Status.PENDING, available_at__lte=now
         )
-        rows = due.values_list("pk", "attempts", "available_at", "created_at")
-        found = {pk: (attempts, available_at, created_at) for pk, attempts, available_at, created_at in rows}
-        claims = [Claim(pk, found[pk][0] + 1, now, found[pk][2]) for pk in dict.fromkeys(order_ids) if pk in found]
-        moves = [(claim.order_id, claim.attempt, now - found[claim.order_id][1]) for claim in claims]
+        found = {row[0]: row for row in due.order_by().values_list(*_SNAPSHOT_FIELDS, "available_at")}
+        claims = [_claim(found[pk][:-1], now) for pk in dict.fromkeys(order_ids) if pk in found]
         _transition(
-            moves,
+            [(claim.order_id, claim.attempt, now - found[claim.order_id][-1]) for claim in claims],
             Order.Status.PENDING,
             Order.Status.PROCESSING,
             now,
             locked=True,
-            guard={"available_at__lte": now},
+            guard=Q(available_at__lte=now),
             attempts=F("attempts") + 1,
             started_at=now,
         )
     return claims
 
 
-def order_complete(*, claim: Claim) -> bool:
+def order_complete(*, claim: Claim, result: dict | None = None) -> bool:
     """Finish an order this worker owns; False if it no longer owns it."""
-    return orders_complete(claims=[claim]) == 1
+    return orders_complete(claims=[claim], results={claim.order_id: result}) == 1
 
 
-def orders_complete(*, claims: list[Claim]) -> int:
-    """Finish the orders of one claim (one orders_claim call) that this worker still owns; returns how many."""
-    if not claims:
-        return 0
-    started_at = claims[0].started_at
-    if any(claim.started_at != started_at for claim in claims):
-        # One fence per call keeps the locks in one order (orders, counters, minutes): no deadlocks on PostgreSQL.
-        raise ValueError("orders_complete takes the claims of one orders_claim call")
+def orders_complete(*, claims: list[Claim], results: dict[uuid.UUID, dict | None] | None = None) -> int:
+    """Finish the orders of these claims that their worker still owns, storing each one's result; returns how many."""
     now = timezone.now()
-    with write_transaction():
-        still_owned = Order.objects.select_for_update().filter(
-            pk__in=[claim.order_id for claim in claims], status=Order.Status.PROCESSING, started_at=started_at
-        )
-        owned = set(still_owned.values_list("pk", flat=True))
-        claims = [claim for claim in claims if claim.order_id in owned]
-        _transition(
-            [(claim.order_id, claim.attempt, now - started_at) for claim in claims],
-            Order.Status.PROCESSING,
-            Order.Status.COMPLETED,
-            now,
-            locked=True,
-            guard={"started_at": started_at},
-            completions=[Completion(claim.created_at, started_at, now) for claim in claims],
-            completed_at=now,
-        )
-    return len(claims)
+    stored = {order_id: result for order_id, result in (results or {}).items() if result is not None}
+    changes = {}
+    if stored:
+        as_json = models.JSONField()
+        whens = [When(pk=order_id, then=Value(result, output_field=as_json)) for order_id, result in stored.items()]
+        changes["result"] = Case(*whens, default=Value(None, output_field=as_json), output_field=as_json)
+    return len(_move_claims(claims, Order.Status.COMPLETED, now, completed_at=now, **changes))
 
 
-def order_fail_attempt(*, claim: Claim, reason: str) -> str | None:
-    """Record a failed attempt: retry later with exponential backoff, or FAILED after the last attempt.
+def order_fail_attempt(*, claim: Claim, reason: str, final: bool = False, delay: float | None = None) -> str | None:
+    """Record a failed attempt: retry after the backoff (or delay seconds), or FAILED if final or the last attempt.
 
     Returns the status the order moved to, or None if this worker no longer owned it.
     """
     now = timezone.now()
-    if claim.attempt >= settings.ORDER_MAX_ATTEMPTS:
-        failed = _move_claimed(
-            claim, Order.Status.FAILED, now, failure_reason=reason, completed_at=now, times_failed=F("times_failed") + 1
+    if final or claim.attempt >= settings.ORDER_MAX_ATTEMPTS:
+        failed = _move_claims(
+            [claim],
+            Order.Status.FAILED,
+            now,
+            failure_reason=reason,
+            completed_at=now,
+            times_failed=F("times_failed") + 1,
         )
         return Order.Status.FAILED if failed else None
-    retry_at = now + retry_delay(claim.attempt)
-    retried = _move_claimed(
-        claim, Order.Status.PENDING, now, retried=True, failure_reason=reason, available_at=retry_at
-    )
-    if not retried:
+    retry_at = now + (retry_delay(claim.attempt) if delay is None else timedelta(seconds=delay))
+    if not _move_claims([claim], Order.Status.PENDING, now, retried=True, failure_reason=reason, available_at=retry_at):
         return None
     transaction.on_commit(partial(enqueue_order, claim.order_id, not_before=retry_at))
     return Order.Status.PENDING
 
 
-def order_release(*, claim: Claim) -> bool:
-    """Hand an unfinished order back to PENDING at shutdown; the interrupted attempt does not count."""
+def orders_release(*, claims: list[Claim]) -> int:
+    """Hand unfinished orders back to PENDING at shutdown; the interrupted attempts do not count. Returns how many."""
     now = timezone.now()
-    return _move_claimed(claim, Order.Status.PENDING, now, available_at=now, attempts=F("attempts") - 1)
+    return len(_move_claims(claims, Order.Status.PENDING, now, available_at=now, attempts=F("attempts") - 1))
 
 
 def order_cancel(*, order_id: uuid.UUID) -> Order:
@@ -225,12 +218,10 @@ def orders_expire_leases() -> int:
     now = timezone.now()
     expired = Order.objects.filter(
         status=Order.Status.PROCESSING, started_at__lt=now - timedelta(seconds=settings.ORDER_LEASE_SECONDS)
-    ).values_list("order_id", "attempts", "started_at", "created_at")
+    ).values_list(*_SNAPSHOT_FIELDS, "started_at")
     reason = "Lease expired: the worker stopped responding."
-    claims = [
-        Claim(order_id=order_id, attempt=attempts, started_at=started_at, created_at=created_at)
-        for order_id, attempts, started_at, created_at in expired
-    ]
+    # Each row holds the attempt that ran: the one its claim counted.
+    claims = [_claim(row[:-1], row[-1], counted=True) for row in expired]
     return sum(order_fail_attempt(claim=claim, reason=reason) is not None for claim in claims)
 
 
@@ -281,16 +272,48 @@ def _operator_transition(order_id: uuid.UUID, from_status: str, to_status: str, 
     raise OrderNotInStatus(Order.objects.values_list("status", flat=True).get(pk=order_id))
 
 
-def _move_claimed(claim: Claim, to_status: str, now: datetime, **changes) -> bool:
-    """Move an order out of PROCESSING, but only if the claim still owns it."""
-    return _transition(
-        [(claim.order_id, claim.attempt, now - claim.started_at)],
-        Order.Status.PROCESSING,
-        to_status,
-        now,
-        guard={"started_at": claim.started_at},
-        **changes,
-    )
+def _move_claims(claims: list[Claim], to_status: str, now: datetime, **changes) -> list[Claim]:
+    """Move the orders of these claims out of PROCESSING with one conditional UPDATE, but only those still owned.
+
+    Each order is fenced by its own claim's started_at, so claims of different batches may go together. The rows are
+    read under lock first, so the UPDATE moves exactly the orders found still owned; those are returned.
+    """
+    if not claims:
+        return []
+    with write_transaction(savepoint=False):  # a move that fails takes the caller's transaction with it
+        held = Order.objects.select_for_update().filter(
+            pk__in=[claim.order_id for claim in claims], status=Order.Status.PROCESSING
+        )
+        fences = dict(held.order_by().values_list("pk", "started_at"))
+        owned = [claim for claim in claims if fences.get(claim.order_id) == claim.started_at]
+        by_fence: dict[datetime, list[uuid.UUID]] = defaultdict(list)
+        for claim in owned:
+            by_fence[claim.started_at].append(claim.order_id)
+        completions = None
+        if to_status == Order.Status.COMPLETED:
+            completions = [Completion(claim.order.created_at, claim.started_at, now) for claim in owned]
+        _transition(
+            [(claim.order_id, claim.attempt, now - claim.started_at) for claim in owned],
+            Order.Status.PROCESSING,
+            to_status,
+            now,
+            locked=True,
+            guard=reduce(or_, (Q(pk__in=ids, started_at=fence) for fence, ids in by_fence.items()), Q()),
+            completions=completions,
+            **changes,
+        )
+    return owned
+
+
+_SNAPSHOT_FIELDS = ("pk", "user_id", "item_ids", "total_amount", "attempts", "created_at")
+
+
+def _claim(row: tuple, started_at: datetime, *, counted: bool = False) -> Claim:
+    """A claim from a row of _SNAPSHOT_FIELDS; attempts there are those before this claim unless counted."""
+    order_id, user_id, item_ids, total_amount, attempts, created_at = row
+    attempt = attempts if counted else attempts + 1
+    snapshot = OrderSnapshot(order_id, user_id, tuple(item_ids), total_amount, attempt, created_at)
+    return Claim(snapshot, started_at)
 
 
 def _transition(
@@ -300,7 +323,7 @@ def _transition(
     now: datetime,
     *,
     locked: bool = False,
-    guard: dict | None = None,
+    guard: Q | None = None,
     retried: bool = False,
     completions: list[Completion] | None = None,
     **changes,
@@ -317,8 +340,8 @@ def _transition(
     if not moves:
         return True
     order_ids = [order_id for order_id, _, _ in moves]
-    with write_transaction():
-        orders = Order.objects.filter(pk__in=order_ids, status=from_status, **(guard or {}))
+    with write_transaction(savepoint=False):  # whatever it raises rolls back the caller's whole transaction
+        orders = Order.objects.filter(guard or Q(), pk__in=order_ids, status=from_status)
         moved = orders.update(status=to_status, updated_at=now, **changes)
         if moved != len(order_ids):
             if locked or moved:

@@ -26,8 +26,8 @@ _stopping = threading.Event()
     max_retries=8,
 )
 def process_order(order_id: str) -> None:
-    """Claim, work, record: the same job as a worker thread's, with the same retries and backoff."""
-    processing.process_order(UUID(order_id), processing.NEVER_ABANDONED)
+    """Claim, run ORDER_PROCESSOR, record: the same job as the thread worker's, with the same retries and backoff."""
+    processing.process_order(UUID(order_id))
 
 
 @worker_ready.connect
@@ -36,7 +36,7 @@ def start_recovery_sweep(**_) -> None:
     sweeper = threading.Thread(
         target=sweep_forever,
         args=(processing.sweep_lost,),
-        kwargs={"seconds": settings.ORDER_SWEEP_SECONDS, "stopping": _stopping},
+        kwargs={"seconds": settings.ORDER_SWEEP_SECONDS, "stop": _stopping},
         name="order-sweeper",
         daemon=True,
     )

@@ -1,164 +1,330 @@
-"""OrderWorker: a pool of daemon threads that takes order ids from one in-process FIFO queue."""
+"""OrderWorker: many orders in flight on one asyncio event loop, fed oldest first by an in-process queue.Queue."""
 
+import asyncio
+import contextlib
 import logging
 import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from concurrent.futures import Future
 from functools import partial
 from uuid import UUID
 
 from django.db import close_old_connections, connections
 
+from orders import processing
+from orders.services import Claim
+
 logger = logging.getLogger(__name__)
 
-# How long threads get, after the grace period, to hand back what they hold before stop() gives up on them.
+# How long attempts get, after the grace period, to be cancelled and handed back before stop() gives up on them.
 RELEASE_SECONDS = 5.0
+# The most orders one transaction claims, or records, at once.
+MAX_BATCH = 500
+# A cycle (one transaction) starts at most this often: under load, fewer and larger cycles leave the database's write
+# lock and the process's GIL to the requests (see README, "Benchmarks").
+CYCLE_SECONDS = 0.1
 
 
 class OrderWorker:
-    """FIFO worker pool fed by an in-process queue.Queue; it owns the queue, its threads and a recovery sweeper.
+    """Runs up to `concurrency` orders at once: one daemon thread takes ids from a queue.Queue and runs an event loop.
 
-    processor(order_ids, abandon) does a batch of up to batch_size orders, oldest first, and should give back what it
-    holds when the abandon event is set. sweep() returns up to sweep_batch ids that need work (recovered or due for
-    retry), oldest first; it runs at start and every sweep_seconds after that. A full sweep of orders the last one did
-    not return is part of a moving backlog: the next sweep runs as soon as that part is done, without a pause.
+    Async processors run on the loop, plain ones on `threads` threads of their own. The loop works in cycles: each
+    writes how the attempts that ended since the last one went and claims what is queued, oldest first, as many as
+    there is room for, in one transaction on a thread of its own, so the loop never waits on the database. A sweeper
+    thread queues what the queue does not hold: orders left by a restart, a crash or another process, and retries
+    that have come due.
     """
 
-    def __init__(
-        self,
-        *,
-        workers: int,
-        processor: Callable[[list[UUID], threading.Event], None],
-        sweep: Callable[[], Iterable[UUID]],
-        sweep_seconds: float,
-        sweep_batch: int = 1000,
-        batch_size: int = 1,
-    ):
-        self.workers = workers
+    def __init__(self, *, processor: processing.Processor, concurrency: int, threads: int, sweep_seconds: float):
         self._processor = processor
-        self._batch_size = batch_size
-        self._sweep = sweep
+        # A plain def needs a thread for each order in flight.
+        self.concurrency = concurrency if processor.is_async else min(concurrency, threads)
+        self._threads = threads
         self._sweep_seconds = sweep_seconds
-        self._sweep_batch = sweep_batch
-        self._queue: queue.Queue[UUID | None] = queue.Queue()
-        self._queued: set[UUID] = set()  # waiting or in progress here, so nothing is queued twice
+        self._queue: queue.Queue[UUID] = queue.Queue()
+        self._queued: set[UUID] = set()  # waiting or in flight here, so nothing is queued twice
         self._lock = threading.Lock()
-        self._threads: list[threading.Thread] = []
-        self._busy = 0
+        self._stopping = threading.Event()
+        self._grace = 0.0
+        self._in_flight = 0
+        self._wake_up_sent = False
+        self._waiting_for_work = False
         self._pid = os.getpid()
-        self._stopping = threading.Event()  # take no new orders
-        self._abandon = threading.Event()  # the grace period is over: hand back what is in flight
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._sweeper: threading.Thread | None = None
 
     def start(self) -> None:
-        """Start the threads and the sweeper; calling it again does nothing."""
+        """Start the loop thread and the sweeper; calling it again does nothing."""
         with self._lock:
             if self._pid != os.getpid():  # a fork copied this object but none of its threads: start afresh
-                self._threads, self._queued, self._busy, self._pid = [], set(), 0, os.getpid()
-            if self._threads or self._stopping.is_set():
+                self._queue, self._queued, self._in_flight, self._pid = queue.Queue(), set(), 0, os.getpid()
+                self._loop = self._thread = self._sweeper = None
+            if self._thread is not None or self._stopping.is_set():
                 return
-            self._threads = [
-                threading.Thread(target=self._run, name=f"order-worker-{n}", daemon=True) for n in range(self.workers)
-            ]
-            sweeper = partial(
-                sweep_forever, self._sweep_into_queue, seconds=self._sweep_seconds, stopping=self._stopping
-            )
-            self._threads.append(threading.Thread(target=sweeper, name="order-sweeper", daemon=True))
-        for thread in self._threads:
-            thread.start()
+            self._loop = asyncio.new_event_loop()
+            self._woken, self._idle, self._stop_seen = asyncio.Event(), asyncio.Event(), asyncio.Event()
+            self._idle.set()
+            self._thread = threading.Thread(target=self._run, name="order-worker", daemon=True)
+            sweeper = partial(sweep_forever, self._sweep_into_queue, seconds=self._sweep_seconds, stop=self._stopping)
+            self._sweeper = threading.Thread(target=sweeper, name="order-sweeper", daemon=True)
+        self._thread.start()
+        self._sweeper.start()
 
-    def submit(self, order_id: UUID) -> bool:
-        """Queue an order behind every order submitted before it, unless it is already queued here (False)."""
+    def submit(self, order_id: UUID, *, delay: float = 0.0) -> bool:
+        """Queue an order behind every order submitted before it, unless it is already queued here (False).
+
+        With a delay (a retry's backoff), it is queued once the delay is over; if the process stops first, the order
+        stays PENDING in the database for the sweep of whichever process runs next.
+        """
+        if delay > 0:
+            if (loop := self._loop) is None:
+                return False
+            try:
+                loop.call_soon_threadsafe(loop.call_later, delay, self.submit, order_id)
+            except RuntimeError:
+                return False  # the loop is closed: the worker has stopped
+            return True
         with self._lock:
             if order_id in self._queued or self._stopping.is_set():
                 return False
             self._queued.add(order_id)
         self._queue.put(order_id)
+        self._wake_up()
         return True
 
     def stop(self, *, timeout: float) -> None:
-        """Take no new orders, give in-flight ones up to timeout to finish, then have the rest handed back."""
+        """Take no new orders, give those in flight up to timeout to finish, then cancel them and hand them back."""
+        self._grace = timeout
         self._stopping.set()
-        for _ in range(self.workers):
-            self._queue.put(None)
-        self._join(timeout)
-        self._abandon.set()
-        self._join(RELEASE_SECONDS)
+        self._wake_up(even_if_busy=True)
+        for thread in (self._thread, self._sweeper):
+            if thread is not None:
+                thread.join(timeout + RELEASE_SECONDS)
 
     @property
-    def alive(self) -> int:
-        """Processing threads still running."""
-        return sum(thread.is_alive() for thread in self._threads if thread.name != "order-sweeper")
+    def alive(self) -> bool:
+        """The loop thread is running."""
+        return self._thread is not None and self._thread.is_alive()
 
     @property
-    def busy(self) -> int:
-        """Processing threads working on an order right now."""
-        return self._busy
+    def in_flight(self) -> int:
+        """Orders claimed here whose outcome is not written yet."""
+        return self._in_flight
 
-    def _join(self, timeout: float) -> None:
-        """Wait for the threads, all together, at most timeout seconds (no new thread: this runs at exit too)."""
-        deadline = time.monotonic() + timeout
-        for thread in self._threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
+    def _wake_up(self, *, even_if_busy: bool = False) -> None:
+        """Have the loop look at the queue again; from any thread.
+
+        Only when it waits for work: a busy loop looks at the queue at its next cycle anyway, and each wake-up takes
+        the GIL from the request threads. A wake-up already on its way is enough.
+        """
+        if (even_if_busy or self._waiting_for_work) and self._loop is not None and not self._wake_up_sent:
+            self._wake_up_sent = True
+            with contextlib.suppress(RuntimeError):  # the loop is closed: the worker has stopped
+                self._loop.call_soon_threadsafe(self._woke_up)
+
+    def _woke_up(self) -> None:
+        self._wake_up_sent = False  # before looking: whatever changes after this sends a wake-up of its own
+        self._woken.set()
+        if self._stopping.is_set():
+            self._stop_seen.set()
 
     def _run(self) -> None:
         try:
-            self._work()
+            self._loop.run_until_complete(self._main())
+        except Exception:
+            logger.exception("the order worker stopped; in-flight orders come back when their lease expires")
         finally:
-            connections.close_all()  # this thread's own connections; nobody else can close them
+            self._loop.close()
 
-    def _work(self) -> None:
-        while batch := self._next_batch():
-            with self._lock:
-                self._busy += 1
+    async def _main(self) -> None:
+        self._outcomes: list[processing.Outcome] = []
+        self._attempts: set[asyncio.Task] = set()
+        database = ThreadPool(1, "order-database")
+        sync_threads = None if self._processor.is_async else ThreadPool(self._threads, "order-processor")
+        cycles = asyncio.create_task(self._cycle_forever(database, sync_threads))
+        try:
+            await self._stop_seen.wait()
+            if not await _within(self._idle.wait(), self._grace):
+                for attempt in self._attempts:
+                    attempt.cancel()  # the grace period is over: what is still running is handed back
+                if not await _within(self._idle.wait(), RELEASE_SECONDS):
+                    logger.error("%d orders were not handed back; their lease will bring them back", self._in_flight)
+        finally:
+            cycles.cancel()
+            for pool in (database, sync_threads):
+                if pool is not None:
+                    pool.shutdown()
+
+    async def _cycle_forever(self, database: "ThreadPool", sync_threads: "ThreadPool | None") -> None:
+        """Record what ended and claim what is queued, in one transaction a cycle, while there is either to do."""
+        run_sync = partial(self._run_sync, sync_threads)
+        loop, next_cycle = asyncio.get_running_loop(), 0.0
+        while True:
+            self._waiting_for_work = True  # first, so that what is queued from now on wakes the loop
+            if not self._outcomes and not self._room_to_claim(sync_threads, freed=0):
+                await self._woken.wait()
+                self._woken.clear()
+                continue
+            self._waiting_for_work = False
+            await asyncio.sleep(next_cycle - loop.time())
+            next_cycle = loop.time() + CYCLE_SECONDS
+            outcomes, self._outcomes = self._outcomes[:MAX_BATCH], self._outcomes[MAX_BATCH:]
+            order_ids = self._take(min(self._room_to_claim(sync_threads, freed=len(outcomes)), MAX_BATCH))
             try:
-                close_old_connections()
-                self._processor(batch, self._abandon)
+                cycle = database.submit(processing.record_and_claim, outcomes, order_ids)
+                claims = await asyncio.wrap_future(cycle)
             except Exception:
-                # The orders stay where they were and recovery picks them up; the thread must survive.
-                logger.exception("order_ids=%s processing raised", ",".join(map(str, batch)))
-            finally:
-                with self._lock:
-                    self._busy -= 1
-                    self._queued.difference_update(batch)
-                _close_connections_quietly()
+                logger.exception(
+                    "recording %d outcomes and claiming %d orders failed; the sweep and the leases bring them back",
+                    len(outcomes),
+                    len(order_ids),
+                )
+                claims = []
+            claimed = {claim.order_id for claim in claims}
+            self._forget([o.claim.order_id for o in outcomes] + [i for i in order_ids if i not in claimed])
+            self._in_flight += len(claims) - len(outcomes)
+            if self._in_flight:
+                self._idle.clear()
+            else:
+                self._idle.set()
+            for claim in claims:
+                if self._stopping.is_set():  # stop() came during the cycle: start nothing new
+                    self._outcomes.append(processing.HandedBack(claim))
+                    continue
+                work = processing.start_work(self._processor, claim.order, run_sync=run_sync)
+                attempt = asyncio.create_task(self._attempt(claim, work))
+                self._attempts.add(attempt)
+                attempt.add_done_callback(self._attempts.discard)
 
-    def _next_batch(self) -> list[UUID]:
-        """The oldest queued order, and up to batch_size - 1 more already waiting behind it; empty once stopping."""
-        order_id = self._queue.get()
-        if order_id is None or self._stopping.is_set():
-            return []
-        batch = [order_id]
-        while len(batch) < self._batch_size:
+    def _room_to_claim(self, sync_threads: "ThreadPool | None", *, freed: int) -> int:
+        """How many queued orders may start now, once `freed` outcomes are written; none once stopping."""
+        if self._stopping.is_set() or self._queue.empty():
+            return 0
+        room = self.concurrency - self._in_flight + freed
+        if sync_threads is not None:
+            room = min(room, sync_threads.idle)  # a thread still running a timed-out order is not free
+        return max(room, 0)
+
+    def _take(self, count: int) -> list[UUID]:
+        order_ids: list[UUID] = []
+        while len(order_ids) < count:
             try:
-                order_id = self._queue.get_nowait()
+                order_ids.append(self._queue.get_nowait())
             except queue.Empty:
                 break
-            if order_id is None:
-                self._queue.put(None)  # another thread's signal to stop
-                break
-            batch.append(order_id)
-        return [] if self._stopping.is_set() else batch  # stop() came while gathering: take nothing new
+        return order_ids
+
+    def _run_sync(self, sync_threads: "ThreadPool", function: Callable, *args) -> Future:
+        future = sync_threads.submit(function, *args)
+        future.add_done_callback(lambda _: self._wake_up())  # its thread is free again
+        return future
+
+    async def _attempt(self, claim: Claim, work) -> None:
+        try:
+            outcome = await processing.run_attempt(claim, work)
+        except asyncio.CancelledError:
+            outcome = processing.HandedBack(claim)
+        self._outcomes.append(outcome)
+        self._woken.set()
+
+    def _forget(self, order_ids: list[UUID]) -> None:
+        with self._lock:
+            self._queued.difference_update(order_ids)
 
     def _sweep_into_queue(self) -> None:
+        """Queue what the sweep finds; a full sweep of orders the last one did not return is part of a moving
+        backlog, so the next sweep runs as soon as this part is claimed, without waiting for the clock."""
         previous: set[UUID] = set()
         while not self._stopping.is_set():
-            order_ids = list(self._sweep())
+            order_ids = processing.sweep()
             for order_id in order_ids:
                 self.submit(order_id)
-            if len(order_ids) < self._sweep_batch or previous.issuperset(order_ids):
+            if len(order_ids) < processing.SWEEP_BATCH or previous.issuperset(order_ids):
                 return  # all of it, or a backlog that is not moving: the next sweep is on the clock
             previous = set(order_ids)
             deadline = time.monotonic() + self._sweep_seconds
-            while self._queued and time.monotonic() < deadline and not self._stopping.wait(0.01):
+            while not self._queue.empty() and time.monotonic() < deadline and not self._stopping.wait(0.01):
                 pass
 
 
-def sweep_forever(sweep: Callable[[], object], *, seconds: float, stopping: threading.Event) -> None:
-    """Run sweep() now and every `seconds` until stopping is set; a failed sweep is logged and tried again."""
+async def _within(awaitable, seconds: float) -> bool:
+    """Whether the awaitable finished within the time."""
     try:
-        while not stopping.is_set():
+        await asyncio.wait_for(awaitable, seconds)
+    except TimeoutError:
+        return False
+    return True
+
+
+class ThreadPool:
+    """Up to `size` daemon threads, started as needed, each keeping its own database connection between jobs.
+
+    Not concurrent.futures.ThreadPoolExecutor: its threads are joined at exit, so one hung processor would hold up
+    a shutdown long after every order was handed back.
+    """
+
+    def __init__(self, size: int, name: str):
+        self.size = size
+        self._name = name
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._started = 0
+        self._busy = 0
+
+    @property
+    def idle(self) -> int:
+        """Threads free for a new job (started or not)."""
+        return self.size - self._busy
+
+    def submit(self, function: Callable, *args) -> Future:
+        future: Future = Future()
+        with self._lock:
+            self._busy += 1
+            if self._started < self._busy:
+                self._started += 1
+                threading.Thread(target=self._work, name=f"{self._name}-{self._started}", daemon=True).start()
+        self._jobs.put((future, function, args))
+        return future
+
+    def shutdown(self) -> None:
+        """Let each thread finish its job, close its connections and exit."""
+        for _ in range(self._started):
+            self._jobs.put(None)
+
+    def _work(self) -> None:
+        try:
+            while job := self._jobs.get():
+                future, function, args = job
+                if not future.set_running_or_notify_cancel():
+                    self._done()
+                    continue
+                close_old_connections()
+                try:
+                    result = function(*args)
+                except BaseException as exc:
+                    self._done()
+                    future.set_exception(exc)
+                else:
+                    self._done()
+                    future.set_result(result)
+        finally:
+            connections.close_all()  # this thread's own connections; nobody else can close them
+
+    def _done(self) -> None:
+        """A thread is free again; counted before its future resolves, so whoever the future wakes sees it free."""
+        _close_connections_quietly()
+        with self._lock:
+            self._busy -= 1
+
+
+def sweep_forever(sweep: Callable[[], object], *, seconds: float, stop: threading.Event) -> None:
+    """Run sweep() now and every `seconds` until stop is set; a failed sweep is logged and tried again."""
+    try:
+        while not stop.is_set():
             try:
                 close_old_connections()
                 sweep()
@@ -166,7 +332,7 @@ def sweep_forever(sweep: Callable[[], object], *, seconds: float, stopping: thre
                 logger.exception("order sweep failed; trying again in %ss", seconds)
             finally:
                 _close_connections_quietly()
-            stopping.wait(seconds)
+            stop.wait(seconds)
     finally:
         connections.close_all()  # this thread's own connections
 

@@ -12,6 +12,7 @@ import pytest
 import redis
 from rest_framework.test import APIClient
 
+from orders.queueing import get_backend
 from tests.helpers import PostgresDatabase, Process, Server, SqliteDatabase
 
 
@@ -30,6 +31,11 @@ def api():
 WORKER_COMMANDS = {
     "worker": [sys.executable, "manage.py", "process_orders"],
     "celery": [sys.executable, "-m", "celery", "-A", "order_system", "worker", "--loglevel=INFO", "--concurrency=4"],
+    # The pool the README recommends for I/O-bound processors.
+    "celery-threads": [
+        *[sys.executable, "-m", "celery", "-A", "order_system", "worker", "--loglevel=INFO"],
+        *["--pool=threads", "--concurrency=100"],
+    ],
 }
 POSTGRES_SERVER = os.environ.get("TEST_POSTGRES_SERVER", "postgres://postgres@127.0.0.1:5432")
 REDIS_BROKER = os.environ.get("TEST_REDIS_BROKER", "redis://127.0.0.1:6379/13")
@@ -91,7 +97,7 @@ def processes(tmp_path, database):
         if kind == "server":
             process = Server(database, log, **env)
         else:
-            command = WORKER_COMMANDS[kind] + (["-n", f"worker{len(started)}@%h"] if kind == "celery" else [])
+            command = WORKER_COMMANDS[kind] + (["-n", f"worker{len(started)}@%h"] if kind.startswith("celery") else [])
             process = Process(command, database, log, **env)
         started.append(process)
         process.start()
@@ -111,18 +117,28 @@ def server(processes):
 
 
 @pytest.fixture
-def order_worker(transactional_db, settings):
-    """This process's real worker, fast: orders created in the test are processed by its threads."""
-    from orders import queueing
+def start_worker(transactional_db, settings):
+    """Start this process's real thread backend, fast, with any settings given; it stops when the test ends."""
+    backend = get_backend()
 
-    settings.ORDER_SWEEP_SECONDS = 0.05
-    settings.ORDER_RETRY_BACKOFF_SECONDS = 0.05
-    worker = queueing.get_worker()
-    worker.start()
+    def start(**overrides):
+        settings.ORDER_SWEEP_SECONDS = 0.05
+        settings.ORDER_RETRY_BACKOFF_SECONDS = 0.05
+        for name, value in overrides.items():
+            setattr(settings, name, value)
+        backend.start()
+        return backend
+
     try:
-        yield worker
+        yield start
     finally:
-        queueing.stop_worker()
+        backend.stop()
+
+
+@pytest.fixture
+def order_worker(start_worker):
+    """This process's real worker: orders created in the test are processed by it."""
+    return start_worker()
 
 
 @pytest.fixture

@@ -30,17 +30,21 @@ def test_check_deploy_is_clean_in_the_documented_production_environment():
 
 
 @pytest.mark.django_db
-def test_readyz_needs_the_worker_threads_in_thread_mode(client, settings):
-    settings.ORDER_WORKERS = 3
+@pytest.mark.parametrize("autostart", [None, True])
+def test_readyz_needs_the_worker_in_thread_mode(client, settings, autostart):
+    settings.ORDER_WORKER_AUTOSTART = autostart
 
     response = client.get("/readyz")
 
     assert response.status_code == 503
-    assert response.json() == {"status": "unavailable", "problems": {"queue": "0 of 3 worker threads alive"}}
+    assert response.json() == {
+        "status": "unavailable",
+        "problems": {"queue": "the order worker of this process is not running"},
+    }
 
 
-def test_readyz_is_ready_with_the_database_and_running_workers(order_worker, client):
-    assert order_worker.alive == order_worker.workers
+def test_readyz_is_ready_with_the_database_and_a_running_worker(order_worker, client):
+    assert order_worker.stats()["concurrency"] == 1000
     response = client.get("/readyz")
 
     assert (response.status_code, response.json()) == (200, {"status": "ready"})

@@ -30,10 +30,18 @@ def check_settings(**env: str) -> subprocess.CompletedProcess:
         ({"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": ""}, "DJANGO_SECRET_KEY is required"),
         ({"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "x" * 50}, "DJANGO_ALLOWED_HOSTS is required"),
         ({"ORDER_CREATE_RATE": "100"}, "ORDER_CREATE_RATE must look like 100/s"),
-        ({"ORDER_QUEUE_BACKEND": "rabbit"}, "ORDER_QUEUE_BACKEND must be one of thread, celery, immediate"),
+        ({"ORDER_QUEUE_BACKEND": "rabbit"}, "ORDER_QUEUE_BACKEND must be one of thread, celery, immediate or a dotted"),
+        (
+            {"ORDER_QUEUE_BACKEND": "orders.backends.Nope"},
+            "ORDER_QUEUE_BACKEND 'orders.backends.Nope' can't be imported",
+        ),
         ({"DJANGO_DEBUG": "maybe"}, "DJANGO_DEBUG must be 0 or 1"),
-        ({"ORDER_WORKERS": "many"}, "ORDER_WORKERS must be a whole number"),
-        ({"ORDER_WORKERS": "0"}, "ORDER_WORKERS must be at least 1"),
+        ({"ORDER_CONCURRENCY": "many"}, "ORDER_CONCURRENCY must be a whole number"),
+        ({"ORDER_CONCURRENCY": "0"}, "ORDER_CONCURRENCY must be at least 1"),
+        ({"ORDER_THREADS": "0"}, "ORDER_THREADS must be at least 1"),
+        ({"ORDER_WORKERS": "16"}, "ORDER_WORKERS is no longer read; use ORDER_CONCURRENCY"),
+        ({"ORDER_LEASE_SECONDS": "60"}, "ORDER_LEASE_SECONDS is no longer read; use ORDER_PROCESSING_TIMEOUT_SECONDS"),
+        ({"ORDER_PROCESSING_TIMEOUT_SECONDS": "0"}, "ORDER_PROCESSING_TIMEOUT_SECONDS must be between 0.1 and"),
         ({"ORDER_PROCESSING_SECONDS": "fast"}, "ORDER_PROCESSING_SECONDS must look like"),
         ({"ORDER_PROCESSING_SECONDS": "5-1"}, "ORDER_PROCESSING_SECONDS must be finite"),
         ({"ORDER_PROCESSING_SECONDS": "inf"}, "ORDER_PROCESSING_SECONDS must be finite"),
@@ -41,8 +49,10 @@ def check_settings(**env: str) -> subprocess.CompletedProcess:
         ({"ORDER_FAILURE_RATE": "1.5"}, "ORDER_FAILURE_RATE must be between"),
         ({"ORDER_FAILURE_RATE": "nan"}, "ORDER_FAILURE_RATE must be between"),
         ({"ORDER_MAX_ATTEMPTS": "0"}, "ORDER_MAX_ATTEMPTS must be at least 1"),
-        ({"ORDER_PROCESSING_SECONDS": "10", "ORDER_LEASE_SECONDS": "5"}, "ORDER_LEASE_SECONDS must be longer"),
-        ({"ORDER_LEASE_SECONDS": "0.5"}, "ORDER_LEASE_SECONDS must be between 1.0 and"),
+        (
+            {"ORDER_PROCESSING_SECONDS": "1-30", "ORDER_PROCESSING_TIMEOUT_SECONDS": "30"},
+            "ORDER_PROCESSING_SECONDS must stay below ORDER_PROCESSING_TIMEOUT_SECONDS",
+        ),
         ({"ORDER_WORKER_AUTOSTART": "sometimes"}, "ORDER_WORKER_AUTOSTART must be 0 or 1"),
     ],
 )
@@ -186,3 +196,23 @@ def test_cors_preflight_lets_browsers_send_an_idempotency_key(api, settings):
 
     assert "idempotency-key" in response["Access-Control-Allow-Headers"]
     assert "DELETE" not in response["Access-Control-Allow-Methods"]
+
+
+@pytest.mark.parametrize(("timeout", "lease"), [("30", 40.0), ("0.5", 10.5), ("600", 610.0)])
+def test_the_lease_is_the_processing_timeout_plus_10_s(timeout, lease):
+    code = "import django; django.setup(); from django.conf import settings; print(settings.ORDER_LEASE_SECONDS)"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={
+            "PATH": "",
+            "DJANGO_SETTINGS_MODULE": "order_system.settings",
+            "ORDER_PROCESSING_SECONDS": "0",
+            "ORDER_PROCESSING_TIMEOUT_SECONDS": timeout,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert float(result.stdout) == lease, result.stderr

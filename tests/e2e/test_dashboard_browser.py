@@ -42,7 +42,7 @@ def test_dashboard_shows_orders_moving_and_matches_the_api(processes, database):
     needs_browser()
     from playwright.sync_api import sync_playwright
 
-    server = processes(ORDER_PROCESSING_SECONDS="0.5-1.5", ORDER_WORKERS="2")
+    server = processes(ORDER_PROCESSING_SECONDS="0.5-1.5", ORDER_CONCURRENCY="2")
     place_orders(server, 40)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
 

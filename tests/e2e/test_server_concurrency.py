@@ -4,7 +4,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
-from tests.helpers import request
+from tests.helpers import place_orders, request, wait_for
 
 
 def test_300_concurrent_posts_are_all_accepted_stored_once_and_exact(server):
@@ -44,3 +44,20 @@ def test_served_orders_are_processed_by_the_servers_worker(server):
         assert time.monotonic() < deadline, status
         time.sleep(0.05)
     assert status["attempts"] == 1
+
+
+def test_one_process_holds_500_orders_of_1_s_async_work_in_flight_at_once(processes, database):
+    intake = processes(ORDER_WORKER_AUTOSTART="0")
+    place_orders(intake, 500)  # a backlog, as after a burst: the worker below finds it all at once
+    worker = processes(WEB_CONCURRENCY="1", ORDER_PROCESSING_SECONDS="1")
+    samples = []
+
+    def sample_until_done():
+        metrics = request(worker.url, "GET", "/api/metrics/")[1]
+        samples.append(metrics["worker"]["in_flight"])
+        return metrics["orders_by_status"]["COMPLETED"] == 500
+
+    wait_for(sample_until_done, timeout=60, interval=0.02)
+
+    assert max(samples) >= 400, samples
+    assert database.query("SELECT DISTINCT attempts FROM orders_order") == [(1,)]

@@ -1,6 +1,7 @@
 """GET /api/metrics/: every field, computed from counter rows the services keep."""
 
-from datetime import timedelta
+import os
+from datetime import UTC, timedelta
 from decimal import Decimal
 
 import pytest
@@ -31,7 +32,7 @@ def test_empty_system_reports_every_field_with_zeros(api):
     assert body["throughput"]["last_1m"] == body["throughput"]["last_5m"] == 0
     assert len(body["throughput"]["per_minute"]) == 30
     assert (body["failure_rate"], body["retries_total"]) == (0, 0)
-    assert body["workers"] == {"configured": 16, "alive": 0, "busy": 0}
+    assert body["worker"] == {"pid": os.getpid(), "concurrency": 0, "in_flight": 0}  # no worker runs in tests
     assert body["uptime_seconds"] >= 0
     assert body["generated_at"]
 
@@ -107,3 +108,28 @@ def test_throughput_is_completions_per_minute_over_recent_minutes(api):
     assert 30 / 5 >= throughput["last_5m"] >= 30 / 6  # 30 over 5 whole minutes and part of the current one
     per_minute = {row["minute"]: row["completed"] for row in throughput["per_minute"]}
     assert sum(per_minute.values()) == 130
+
+
+def test_a_latency_on_a_bucket_bound_falls_in_that_bucket_and_one_microsecond_more_in_the_next():
+    from datetime import datetime
+
+    from metrics.models import PROCESSING_BUCKETS
+    from metrics.services import Completion, observations
+
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    half_a_second = PROCESSING_BUCKETS.index(0.5)
+
+    on_bound = dict(
+        (name, (micros, bucket))
+        for name, micros, bucket in observations(Completion(start, start, start + timedelta(seconds=0.5)))
+    )
+    past_it = dict(
+        (name, (micros, bucket))
+        for name, micros, bucket in observations(
+            Completion(start, start, start + timedelta(seconds=0.5, microseconds=1))
+        )
+    )
+
+    assert on_bound["processing"] == (500_000, half_a_second)
+    assert past_it["processing"] == (500_001, half_a_second + 1)
+    assert on_bound["queue_wait"] == (0, 0)

@@ -25,9 +25,9 @@ from orders.services import (
     order_complete,
     order_create,
     order_fail_attempt,
-    order_release,
     order_retry,
     orders_expire_leases,
+    orders_release,
 )
 from tests.helpers import run_concurrently, wait_for
 
@@ -92,15 +92,16 @@ def counter_rows() -> set[tuple]:
 
 
 @pytest.fixture
-def eight_workers(settings):
-    settings.ORDER_WORKERS = 8
+def failures_and_rejections(settings):
+    settings.ORDER_PROCESSOR = "tests.processors.fail_or_reject_some"
+    settings.ORDER_PROCESSING_SECONDS = (0.0, 0.02)
+    settings.ORDER_FAILURE_RATE = 0.2
+    settings.ORDER_MAX_ATTEMPTS = 2  # so FAILED orders are certain to occur (1 in 25), not just likely
 
 
 def test_300_concurrent_orders_with_failures_retries_and_cancels_keep_metrics_exact(
-    eight_workers, order_worker, settings
+    failures_and_rejections, order_worker, settings
 ):
-    settings.ORDER_FAILURE_RATE = 0.2
-    settings.ORDER_MAX_ATTEMPTS = 2  # so FAILED orders are certain to occur (1 in 25), not just likely
     amounts = iter(range(300))
 
     def place_and_maybe_cancel():
@@ -169,7 +170,7 @@ def test_every_kind_of_transition_keeps_metrics_exact(db, settings):
     orders = [order_create(user_id="u", item_ids=[1], total_amount=Decimal(n))[0] for n in range(6)]
     released, retried_then_done, failed_then_retried, cancelled, expired, _pending = orders
 
-    order_release(claim=order_claim(order_id=released.pk))
+    orders_release(claims=[order_claim(order_id=released.pk)])
     order_fail_attempt(claim=order_claim(order_id=retried_then_done.pk), reason="declined")
     order_complete(claim=order_claim(order_id=retried_then_done.pk))
     for _ in range(2):

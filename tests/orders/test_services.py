@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from metrics.services import metrics_rebuild
 from orders.models import TRANSITIONS, Order
+from orders.processors import OrderSnapshot
 from orders.services import (
     Claim,
     InvalidTransition,
@@ -19,11 +20,11 @@ from orders.services import (
     order_complete,
     order_create,
     order_fail_attempt,
-    order_release,
     order_retry,
     orders_claim,
     orders_complete,
     orders_expire_leases,
+    orders_release,
     orders_requeue_stale,
     retry_delay,
 )
@@ -67,7 +68,8 @@ def test_claim_moves_pending_to_processing_and_counts_the_attempt():
     order, claim = claimed_order()
 
     order.refresh_from_db()
-    assert claim == Claim(order.pk, 1, order.started_at, order.created_at)
+    snapshot = OrderSnapshot(order.pk, order.user_id, tuple(order.item_ids), order.total_amount, 1, order.created_at)
+    assert claim == Claim(snapshot, order.started_at)
     assert (order.status, order.attempts) == (Order.Status.PROCESSING, 1)
     assert order.updated_at == order.started_at
 
@@ -124,12 +126,12 @@ def test_complete_finishes_a_claimed_order():
 
 def test_a_stale_claim_cannot_complete_an_order_someone_else_now_owns():
     order, stale = claimed_order()
-    order_release(claim=stale)
+    orders_release(claims=[stale])
     current = order_claim(order_id=order.pk)
 
     assert order_complete(claim=stale) is False
     assert order_fail_attempt(claim=stale, reason="late") is None
-    assert order_release(claim=stale) is False
+    assert orders_release(claims=[stale]) == 0
     order.refresh_from_db()
     assert (order.status, order.attempts, order.started_at) == (Order.Status.PROCESSING, 1, current.started_at)
 
@@ -230,7 +232,7 @@ def test_retry_gives_a_failed_order_one_more_attempt():
 def test_release_at_shutdown_does_not_use_up_an_attempt():
     order, claim = claimed_order()
 
-    assert order_release(claim=claim) is True
+    assert orders_release(claims=[claim]) == 1
 
     order.refresh_from_db()
     assert (order.status, order.attempts) == (Order.Status.PENDING, 0)
@@ -296,11 +298,53 @@ def test_a_batch_completion_finishes_only_the_orders_its_claims_still_own(settin
     assert metrics_rebuild() == 0
 
 
-def test_completions_of_two_different_claims_are_refused():
-    first = orders_claim(order_ids=[order_create(user_id="u", item_ids=[1], total_amount=1)[0].pk])
+def test_claims_of_different_batches_complete_together_each_fenced_by_its_own_claim():
+    first = orders_claim(order_ids=[order_create(user_id="u", item_ids=[1], total_amount=1)[0].pk for _ in range(2)])
     second = orders_claim(order_ids=[order_create(user_id="u", item_ids=[1], total_amount=1)[0].pk])
+    stale = Claim(first[1].order, first[1].started_at - timedelta(seconds=1))  # an older owner of first[1]
 
-    with pytest.raises(ValueError):
-        orders_complete(claims=first + second)
+    assert orders_complete(claims=[first[0], stale, *second]) == 2
 
-    assert Order.objects.filter(status=Order.Status.COMPLETED).count() == 0
+    statuses = dict(Order.objects.values_list("pk", "status"))
+    assert [statuses[claim.order_id] for claim in [*first, *second]] == ["COMPLETED", "PROCESSING", "COMPLETED"]
+    assert metrics_rebuild() == 0
+
+
+def test_completion_stores_each_orders_own_result():
+    claims = orders_claim(order_ids=[order_create(user_id="u", item_ids=[1], total_amount=1)[0].pk for _ in range(3)])
+    results = {claims[0].order_id: {"transaction_id": "tx_1", "items": [1, 2]}, claims[1].order_id: None}
+
+    assert orders_complete(claims=claims, results=results) == 3
+
+    stored = dict(Order.objects.values_list("pk", "result"))
+    assert [stored[claim.order_id] for claim in claims] == [{"transaction_id": "tx_1", "items": [1, 2]}, None, None]
+
+
+def test_a_final_failure_fails_the_order_at_once_whatever_attempts_are_left(settings):
+    settings.ORDER_MAX_ATTEMPTS = 5
+    order, _ = order_create(user_id="u", item_ids=[1], total_amount=Decimal(1))
+    claim = order_claim(order_id=order.pk)
+
+    assert order_fail_attempt(claim=claim, reason="card declined", final=True) == Order.Status.FAILED
+
+    order.refresh_from_db()
+    assert (order.status, order.attempts, order.failure_reason) == (Order.Status.FAILED, 1, "card declined")
+    assert metrics_rebuild() == 0
+
+
+def test_a_given_delay_replaces_the_backoff(settings):
+    settings.ORDER_RETRY_BACKOFF_SECONDS = 1
+    order, claim = claimed_order()
+
+    assert order_fail_attempt(claim=claim, reason="gateway timeout", delay=90) == Order.Status.PENDING
+
+    order.refresh_from_db()
+    assert order.available_at - order.updated_at == timedelta(seconds=90)
+
+
+def test_a_claim_carries_a_snapshot_of_the_order_for_its_attempt():
+    order = OrderFactory(user_id="user44", item_ids=[1, 2, 3], total_amount=Decimal("90.99"), attempts=1)
+
+    claim = order_claim(order_id=order.pk)
+
+    assert claim.order == OrderSnapshot(order.pk, "user44", (1, 2, 3), Decimal("90.99"), 2, order.created_at)

@@ -46,7 +46,12 @@ def test_300_concurrent_orders_are_each_processed_once_and_metrics_are_exact(pro
 
 
 def test_kill_9_of_a_celery_worker_mid_drain_loses_nothing(processes, database, celery_env):
-    env = {**celery_env, "ORDER_PROCESSING_SECONDS": "0.2", "ORDER_LEASE_SECONDS": "2", "ORDER_REQUEUE_SECONDS": "2"}
+    env = {
+        **celery_env,
+        "ORDER_PROCESSING_SECONDS": "0.2",
+        "ORDER_PROCESSING_TIMEOUT_SECONDS": "1",
+        "ORDER_REQUEUE_SECONDS": "2",
+    }
     server = processes(**env)
     worker = start_celery(processes, **env)
     placed = place_orders(server, 120)
@@ -85,3 +90,51 @@ def rebuild(database) -> str:
     env = {"DATABASE_URL": database.url, "PATH": ""}
     command = [sys.executable, "manage.py", "metrics_rebuild"]
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_an_async_processor_runs_in_celery_with_every_outcome_and_its_result(processes, database, celery_env):
+    env = {
+        **celery_env,
+        "ORDER_PROCESSOR": "tests.processors.by_user_id",
+        "ORDER_PROCESSING_TIMEOUT_SECONDS": "0.5",
+        "ORDER_MAX_ATTEMPTS": "2",
+        "ORDER_RETRY_BACKOFF_SECONDS": "0.1",
+    }
+    server = processes(**env)
+    start_celery(processes, **env)
+    kinds = ["returns-a-result", "rejects", "retries-later", "hangs", "succeeds-on-attempt-2"]
+
+    for user_id in kinds:
+        body = {"user_id": user_id, "item_ids": [1, 2], "total_amount": "7.50"}
+        assert request(server.url, "POST", "/api/orders/", body)[0] == 201
+
+    wait_for(lambda: set(database.statuses()) <= {"COMPLETED", "FAILED"}, timeout=60)
+    rows = database.query("SELECT user_id, status, attempts, failure_reason, result FROM orders_order")
+    outcomes = {row[0]: (row[1], row[2], row[3], row[4]) for row in rows}
+    assert outcomes["returns-a-result"] == ("COMPLETED", 1, "", {"charged": "7.50", "items": [1, 2], "attempt": 1})
+    assert outcomes["rejects"] == ("FAILED", 1, "card declined", None)
+    assert outcomes["retries-later"] == ("FAILED", 2, "gateway busy", None)
+    assert outcomes["hangs"][:3] == ("FAILED", 2, "Timed out after 0.5 s (ORDER_PROCESSING_TIMEOUT_SECONDS).")
+    assert outcomes["succeeds-on-attempt-2"] == ("COMPLETED", 2, "not yet", {"attempt": 2})
+    assert rebuild(database) == "metrics_rebuild: 0 metric rows changed."
+
+
+def test_the_threads_pool_runs_an_async_processor_for_100_orders_at_once_on_10_connections(
+    processes, database, redis_broker
+):
+    env = {"ORDER_QUEUE_BACKEND": "celery", "CELERY_BROKER_URL": redis_broker, "ORDER_PROCESSING_SECONDS": "2"}
+    server = processes(**env)
+    # The README's recommendation: 100 threads sharing a pool of 10 connections. They are named, to be counted.
+    named = f"{database.url}?application_name=celery_threads"
+    worker = processes("celery-threads", DATABASE_URL=named, DATABASE_POOL_SIZE="10", **env)
+    wait_for(lambda: " ready." in worker.output(), timeout=60)
+    connections = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'celery_threads'"
+
+    place_orders(server, 250)
+
+    # One worker process, 100 threads: 2 s each, so at some moment at least 80 are in flight together.
+    wait_for(lambda: database.statuses()["PROCESSING"], until=lambda in_flight: in_flight >= 80, timeout=60)
+    while_busy = database.query(connections)[0][0]
+    wait_for(lambda: database.statuses() == {"COMPLETED": 250}, timeout=60)
+    assert database.query("SELECT DISTINCT attempts FROM orders_order") == [(1,)]
+    assert while_busy <= 10  # the pool's, not one for each of the 100 threads

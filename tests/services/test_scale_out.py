@@ -20,7 +20,6 @@ def test_500_concurrent_orders_over_two_servers_are_each_processed_once(processe
         **PRODUCTION_ENV,
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
         "DJANGO_SECURE_SSL_REDIRECT": "0",  # plain HTTP on loopback
-        "ORDER_WORKERS": "4",
         "ORDER_PROCESSING_SECONDS": "0-0.02",
         "ORDER_SWEEP_SECONDS": "0.2",
     }

@@ -6,7 +6,8 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from orders.queueing import start_worker, stop_worker
+from orders.backends.thread import ThreadBackend
+from orders.queueing import get_backend
 
 
 class Command(BaseCommand):
@@ -15,13 +16,15 @@ class Command(BaseCommand):
     help = "Process orders without serving HTTP, until SIGTERM or SIGINT."
 
     def handle(self, *args, **options):
-        if settings.ORDER_QUEUE_BACKEND != "thread":
+        backend = get_backend()
+        if not isinstance(backend, ThreadBackend):
             raise CommandError(f"ORDER_QUEUE_BACKEND is {settings.ORDER_QUEUE_BACKEND}: this command runs thread mode.")
         stopping = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stopping.set())
-        start_worker()
-        self.stdout.write(f"Processing orders with {settings.ORDER_WORKERS} threads; SIGTERM or Ctrl-C stops.")
+        backend.start()
+        at_once = backend.stats()["concurrency"]
+        self.stdout.write(f"Processing orders, up to {at_once} at once; SIGTERM or Ctrl-C stops.")
         stopping.wait()
         self.stdout.write("Stopping: in-flight orders finish or go back to PENDING.")
-        stop_worker()
+        backend.stop()

@@ -1,0 +1,23 @@
+"""CeleryBackend: Celery workers (make celery) run the orders; serving processes only publish them."""
+
+from datetime import datetime
+from uuid import UUID
+
+from order_system.celery import app
+from orders.backends import BaseBackend
+from orders.tasks import process_order
+
+
+class CeleryBackend(BaseBackend):
+    """Each order is one task on the broker; each Celery worker also runs the recovery sweep (orders/tasks.py)."""
+
+    def enqueue(self, order_id: UUID, *, not_before: datetime | None = None) -> None:
+        process_order.apply_async((str(order_id),), eta=not_before)
+
+    def health(self) -> str | None:
+        try:
+            with app.connection_for_write(connect_timeout=2) as broker:
+                broker.ensure_connection(max_retries=0)
+        except Exception as exc:
+            return f"broker unreachable: {exc}"
+        return None

@@ -1,0 +1,64 @@
+"""ThreadBackend: every serving process runs orders itself, on an OrderWorker."""
+
+import atexit
+import signal
+import sys
+import threading
+from datetime import datetime
+from uuid import UUID
+
+from django.conf import settings
+from django.utils import timezone
+
+from orders.backends import BaseBackend
+from orders.processing import get_processor
+from orders.worker import OrderWorker
+
+
+class ThreadBackend(BaseBackend):
+    """Orders are processed in the process that accepted them, and by any process the sweep lets help."""
+
+    def __init__(self):
+        self._worker: OrderWorker | None = None
+        self._lock = threading.Lock()
+
+    def enqueue(self, order_id: UUID, *, not_before: datetime | None = None) -> None:
+        if (worker := self._worker) is not None:
+            delay = (not_before - timezone.now()).total_seconds() if not_before is not None else 0.0
+            worker.submit(order_id, delay=delay)
+
+    def start(self) -> None:
+        """Run this process's worker until the process exits, then stop it gracefully."""
+        with self._lock:
+            if self._worker is None:
+                self._worker = OrderWorker(
+                    processor=get_processor(),
+                    concurrency=settings.ORDER_CONCURRENCY,
+                    threads=settings.ORDER_THREADS,
+                    sweep_seconds=settings.ORDER_SWEEP_SECONDS,
+                )
+                atexit.register(self.stop)  # gunicorn, runserver and process_orders all exit through here
+                on_main_thread = threading.current_thread() is threading.main_thread()
+                if on_main_thread and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+                    # runserver dies on SIGTERM without running atexit: exit normally instead, to hand orders back.
+                    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+            worker = self._worker
+        worker.start()
+
+    def stop(self) -> None:
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.stop(timeout=settings.ORDER_SHUTDOWN_GRACE_SECONDS)
+
+    def health(self) -> str | None:
+        if settings.ORDER_WORKER_AUTOSTART is False:
+            return None  # the web processes leave the work to `manage.py process_orders`
+        if self._worker is None or not self._worker.alive:
+            return "the order worker of this process is not running"
+        return None
+
+    def stats(self) -> dict[str, int]:
+        worker = self._worker
+        if worker is None or not worker.alive:
+            return super().stats()
+        return {"concurrency": worker.concurrency, "in_flight": worker.in_flight}
