@@ -105,6 +105,8 @@ class _Changes:
         for shard, minutes in sorted(self.minutes.items()):
             for minute, count in sorted(minutes.items()):
                 _count_completed_minute(shard, minute, count)
+        if self.minutes:
+            _prune_minutes(max(minute for minutes in self.minutes.values() for minute in minutes))
 
 
 def metrics_rebuild() -> int:
@@ -174,12 +176,8 @@ def _apply(shard: int, deltas: dict[str, int], maxima: dict[str, int]) -> None:
         cursor.execute(sql, [*(part for name, value in rows for part in (name, shard, value)), *sorted(maxima)])
 
 
-_pruned_before: datetime | None = None  # the last retention start this process pruned up to
-
-
 def _count_completed_minute(shard: int, minute: datetime, count: int) -> None:
-    """Add completions to their minute; once a minute, each process also prunes the minutes past RETENTION."""
-    global _pruned_before
+    """Add completions to their minute."""
     table, quote = CompletedMinute._meta.db_table, connection.ops.quote_name
     column = quote("count")
     sql = (
@@ -189,7 +187,15 @@ def _count_completed_minute(shard: int, minute: datetime, count: int) -> None:
     stored_minute = CompletedMinute._meta.get_field("minute").get_db_prep_value(minute, connection)
     with connection.cursor() as cursor:
         cursor.execute(sql, [stored_minute, shard, count])
-    if _pruned_before != (oldest := retention_start(minute)):
+
+
+_pruned_before: datetime | None = None  # the last retention start this process pruned up to
+
+
+def _prune_minutes(latest: datetime) -> None:
+    """Once a minute, each process deletes the minutes past RETENTION; after the upserts, as it locks other rows."""
+    global _pruned_before
+    if _pruned_before != (oldest := retention_start(latest)):
         CompletedMinute.objects.filter(minute__lt=oldest).delete()
         _pruned_before = oldest
 

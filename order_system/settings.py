@@ -156,11 +156,12 @@ DATABASES = {
 if DATABASE_POOL_SIZE:
     if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
         raise ImproperlyConfigured("DATABASE_POOL_SIZE works with PostgreSQL only")
-    # A connection goes back to the pool whenever Django closes it: at the end of each request or task.
+    # A connection goes back to the pool whenever Django closes it: at the end of each request or task. A thread waits
+    # at most 5 s for one, well inside an order's lease.
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
         "max_size": DATABASE_POOL_SIZE,
-        "timeout": 30,
+        "timeout": 5,
     }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {

@@ -1,4 +1,4 @@
-"""App config: checks the processor and the queue backend, and starts the worker in processes that serve requests."""
+"""App config: loads the queue backend (and the processor), and starts the worker in processes that serve requests."""
 
 import os
 import sys
@@ -13,12 +13,10 @@ class OrdersConfig(AppConfig):
     name = "orders"
 
     def ready(self) -> None:
-        # Models are loaded only now. Loading both dotted paths here stops every process at its start, with a message
-        # naming the setting, when one of them is wrong: not at the first order.
-        from orders.processing import get_processor
+        # Models are loaded only now. Loading the queue backend here, and with it ORDER_PROCESSOR, stops every process
+        # at its start, with a message naming the setting, when a dotted path is wrong: not at the first order.
         from orders.queueing import get_backend
 
-        get_processor()
         backend = get_backend()
         if worker_should_autostart():
             backend.start()

@@ -9,7 +9,7 @@ import httpx
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from orders.processors import OrderSnapshot, Reject, Retry
+from orders.processors import MAX_RETRY_DELAY_SECONDS, OrderSnapshot, Reject, Retry
 
 if not settings.PAYMENT_SERVICE_URL:
     raise ImproperlyConfigured("orders.examples.charge_payment needs PAYMENT_SERVICE_URL")
@@ -35,6 +35,6 @@ async def charge_payment(order: OrderSnapshot) -> dict:
 
 
 def _seconds(headers: httpx.Headers) -> float | None:
-    """Retry-After in seconds, when the service sends one that way."""
+    """Retry-After in seconds, when the service sends one that way; at most a day."""
     value = headers.get("Retry-After", "")
-    return float(value) if value.isascii() and value.isdigit() else None
+    return min(int(value), MAX_RETRY_DELAY_SECONDS) if value.isascii() and value.isdigit() else None

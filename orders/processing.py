@@ -4,8 +4,8 @@ Also the sweeps that find orders needing work. Only backends (and the worker the
 """
 
 import asyncio
-import inspect
 import json
+import logging
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
@@ -14,8 +14,10 @@ from datetime import timedelta
 from functools import cache
 from uuid import UUID
 
+from asgiref.sync import iscoroutinefunction
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import close_old_connections, connections
 from django.utils.module_loading import import_string
 
@@ -32,6 +34,8 @@ from orders.services import (
     orders_release,
     orders_requeue_stale,
 )
+
+logger = logging.getLogger(__name__)
 
 # How many due orders one sweep queues at most, so a huge backlog never floods memory.
 SWEEP_BATCH = 1000
@@ -61,7 +65,7 @@ def _load_processor(path: str) -> Processor:
     if not callable(function):
         raise ImproperlyConfigured(f"ORDER_PROCESSOR {path!r} is a {type(function).__name__}, not a callable")
     # An instance with an async __call__ is async too.
-    is_async = inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(type(function).__call__)
+    is_async = iscoroutinefunction(function) or iscoroutinefunction(type(function).__call__)
     return Processor(function, is_async)
 
 
@@ -93,49 +97,77 @@ class HandedBack:
 Outcome = Completed | Failed | HandedBack
 
 
-def claim(order_ids: list[UUID]) -> list[Claim]:
-    """Take the given orders that are due and free, in the order given."""
-    return orders_claim(order_ids=order_ids)
+def start_work(processor: Processor, order: OrderSnapshot, *, run_sync: Callable[..., Future] | None) -> Awaitable:
+    """The processor's work on one order, to await: its coroutine, or for a plain def, its thread, started now.
 
-
-def start_work(processor: Processor, order: OrderSnapshot, *, run_sync: Callable[..., Future]) -> Awaitable:
-    """The processor's work on one order: its coroutine, or for a plain def, its thread's result, started now.
-
-    run_sync(function, order) runs a plain def in another thread, so the event loop never waits on it.
+    run_sync(function, order) runs a plain def in another thread and returns its future, so the loop never waits on
+    it. Nothing here calls the processor on the loop itself: whatever calling it raises is the attempt's failure.
     """
     if processor.is_async:
-        return processor.function(order)
+        return _call(processor.function, order)
     return asyncio.wrap_future(run_sync(processor.function, order))
+
+
+async def _call(function: Callable, order: OrderSnapshot):
+    return await function(order)
 
 
 async def run_attempt(claim: Claim, work: Awaitable) -> Outcome:
     """Wait for the work, at most ORDER_PROCESSING_TIMEOUT_SECONDS, and say how the attempt ended.
 
-    Only a cancellation (the worker's shutdown) escapes. Async work still running at the timeout is cancelled; a
-    plain def can't be stopped, so it runs on in its thread, and what it returns is ignored.
+    Only a cancellation (the worker's shutdown) escapes. Async work still running at the timeout is cancelled. A
+    plain def can't be stopped: the order stays this worker's until its thread returns, so that nobody else starts
+    it meanwhile, and then the attempt is a failed one whatever it returned.
     """
     seconds = settings.ORDER_PROCESSING_TIMEOUT_SECONDS
+    in_a_thread = isinstance(work, asyncio.Future)
     try:
         async with asyncio.timeout(seconds) as deadline:
-            result = await work
+            result = await (asyncio.shield(work) if in_a_thread else work)
         return Completed(claim, _checked_result(result))
     except Reject as rejection:
-        return Failed(claim, rejection.reason[:MAX_REASON], final=True)
+        return Failed(claim, str(rejection.reason)[:MAX_REASON], final=True)
     except Retry as retry:
-        return Failed(claim, retry.reason[:MAX_REASON], delay=retry.delay)
+        return Failed(claim, str(retry.reason)[:MAX_REASON], delay=retry.delay)
+    except InvalidResult as invalid:
+        # The work was done: trying again would do it again.
+        return Failed(claim, f"The processor's result was refused: {invalid}"[:MAX_REASON], final=True)
     except Exception as exc:
-        if isinstance(exc, TimeoutError) and deadline.expired():
-            return Failed(claim, f"Timed out after {seconds:g} s (ORDER_PROCESSING_TIMEOUT_SECONDS).")
-        return Failed(claim, f"{type(exc).__name__}: {exc}"[:MAX_REASON])
+        if not (isinstance(exc, TimeoutError) and deadline.expired()):
+            return Failed(claim, f"{type(exc).__name__}: {exc}"[:MAX_REASON])
+        if in_a_thread:
+            await asyncio.wait([work])
+        return Failed(claim, f"Timed out after {seconds:g} s (ORDER_PROCESSING_TIMEOUT_SECONDS).")
+
+
+class InvalidResult(Exception):
+    """A processor returned something that can't be stored as an order's result."""
 
 
 def _checked_result(result: object) -> dict | None:
-    """None, or a dict that JSON can carry (no NaN: PostgreSQL's jsonb refuses it); anything else is an error."""
-    if result is not None:
-        if not isinstance(result, dict):
-            raise TypeError(f"a processor returns None or a dict, not {type(result).__name__}")
-        json.dumps(result, allow_nan=False)
-    return result
+    """None, or the dict as JSON gives it back: Decimal, datetime and UUID values become strings, as Django's JSON
+    encoder writes them, and keys become strings. NaN and NUL characters are refused, as PostgreSQL's jsonb refuses
+    them; so is anything else that is not JSON."""
+    if result is None:
+        return None
+    if not isinstance(result, dict):
+        raise InvalidResult(f"a processor returns None or a dict, not {type(result).__name__}")
+    try:
+        text = json.dumps(result, cls=DjangoJSONEncoder, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidResult(f"it is not JSON: {exc}") from None
+    stored = json.loads(text)
+    if _has_nul(stored):
+        raise InvalidResult("it holds a NUL character")
+    return stored
+
+
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+    return isinstance(value, list) and any(map(_has_nul, value))
 
 
 def record(outcomes: list[Outcome]) -> None:
@@ -152,15 +184,32 @@ def record(outcomes: list[Outcome]) -> None:
 
 
 def record_and_claim(outcomes: list[Outcome], order_ids: list[UUID]) -> list[Claim]:
-    """Write how attempts ended and claim the next orders in one transaction: one commit, and one metrics write."""
-    with write_transaction(), metrics_batch():
-        record(outcomes)
-        return claim(order_ids)
+    """Write how attempts ended and claim the next orders in one transaction: one commit, and one metrics write.
+
+    If that fails, each outcome is written alone, so one the database refuses can't take the others down with it;
+    one that still fails is left to its lease.
+    """
+    try:
+        with write_transaction(), metrics_batch():
+            record(outcomes)
+            return orders_claim(order_ids=order_ids)
+    except Exception:
+        if not outcomes:
+            raise
+        logger.exception("writing %d outcomes together failed; writing each alone", len(outcomes))
+    for outcome in outcomes:
+        try:
+            record([outcome])
+        except Exception:
+            logger.exception(
+                "order_id=%s: its outcome could not be written; its lease brings it back", outcome.claim.order_id
+            )
+    return orders_claim(order_ids=order_ids)
 
 
-def process_order(order_id: UUID) -> None:
-    """Claim one order, run its attempt on an event loop of its own, and record it (Celery and immediate mode)."""
-    claims = claim([order_id])
+def attempt_order(order_id: UUID) -> None:
+    """Claim one order, run one attempt on an event loop of its own, and record it (Celery and immediate mode)."""
+    claims = orders_claim(order_ids=[order_id])
     if claims:
         # Hold no connection while the processor waits: with DATABASE_POOL_SIZE this one goes back to the pool, so a
         # hundred tasks in flight share a few (a persistent connection, CONN_MAX_AGE > 0, stays).

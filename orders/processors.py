@@ -35,12 +35,16 @@ class Reject(Exception):
         self.reason = reason
 
 
+# The longest a Retry may ask to wait.
+MAX_RETRY_DELAY_SECONDS = 24 * 60 * 60
+
+
 class Retry(Exception):
     """This attempt failed and a later one may not (a gateway timeout); delay, in seconds, overrides the backoff."""
 
     def __init__(self, reason: str, delay: float | None = None):
-        if delay is not None and not 0 <= delay < float("inf"):
-            raise ValueError(f"Retry delay must be finite seconds, at least 0, not {delay!r}")
+        if delay is not None and not 0 <= delay <= MAX_RETRY_DELAY_SECONDS:
+            raise ValueError(f"Retry delay must be 0 to {MAX_RETRY_DELAY_SECONDS} seconds, not {delay!r}")
         super().__init__(reason)
         self.reason = reason
         self.delay = delay

@@ -24,6 +24,10 @@ def _load_backend(path: str):
         backend_class = import_string(path)
     except ImportError as exc:
         raise ImproperlyConfigured(f"ORDER_QUEUE_BACKEND {path!r} can't be imported: {exc}") from exc
+    if not isinstance(backend_class, type) or not all(
+        callable(getattr(backend_class, method, None)) for method in ("enqueue", "start", "stop", "health", "stats")
+    ):
+        raise ImproperlyConfigured(f"ORDER_QUEUE_BACKEND {path!r} is not a queue backend class (orders.backends)")
     return backend_class()
 
 

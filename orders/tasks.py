@@ -27,7 +27,7 @@ _stopping = threading.Event()
 )
 def process_order(order_id: str) -> None:
     """Claim, run ORDER_PROCESSOR, record: the same job as the thread worker's, with the same retries and backoff."""
-    processing.process_order(UUID(order_id))
+    processing.attempt_order(UUID(order_id))
 
 
 @worker_ready.connect

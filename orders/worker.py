@@ -21,10 +21,10 @@ logger = logging.getLogger(__name__)
 
 # How long attempts get, after the grace period, to be cancelled and handed back before stop() gives up on them.
 RELEASE_SECONDS = 5.0
-# The most orders one transaction claims, or records, at once.
-MAX_BATCH = 500
-# A cycle (one transaction) starts at most this often: under load, fewer and larger cycles leave the database's write
-# lock and the process's GIL to the requests (see README, "Benchmarks").
+# The most orders one cycle claims, or records, at once: with the fences, well under SQLite's 999 parameters.
+MAX_BATCH = 200
+# A cycle (one transaction) starts at most this often, unless a full batch waits: under load, fewer and larger cycles
+# leave the database's write lock and the process's GIL to the requests (see README, "Benchmarks").
 CYCLE_SECONDS = 0.1
 
 
@@ -44,30 +44,37 @@ class OrderWorker:
         self.concurrency = concurrency if processor.is_async else min(concurrency, threads)
         self._threads = threads
         self._sweep_seconds = sweep_seconds
-        self._queue: queue.Queue[UUID] = queue.Queue()
-        self._queued: set[UUID] = set()  # waiting or in flight here, so nothing is queued twice
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._grace = 0.0
-        self._in_flight = 0
+        self._reset()
+
+    def _reset(self) -> None:
+        """What belongs to one process's run: set up anew in a forked child, which has none of the threads."""
+        self._pid = os.getpid()
+        self._queue: queue.Queue[UUID] = queue.Queue()
+        self._queued: set[UUID] = set()  # waiting or in flight here, so nothing is queued twice
+        self._in_flight = 0  # claimed here, outcome not written yet
+        self._outcomes: list[processing.Outcome] = []  # ended, not written yet
+        self._attempts: set[asyncio.Task] = set()
+        self._running_since: dict[UUID, float] = {}  # attempts running now: when each started (time.monotonic())
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._woken, self._idle, self._stop_seen = asyncio.Event(), asyncio.Event(), asyncio.Event()
+        self._idle.set()  # nothing claimed, nothing being claimed
         self._wake_up_sent = False
         self._waiting_for_work = False
-        self._pid = os.getpid()
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._broken = False
         self._thread: threading.Thread | None = None
         self._sweeper: threading.Thread | None = None
 
     def start(self) -> None:
         """Start the loop thread and the sweeper; calling it again does nothing."""
         with self._lock:
-            if self._pid != os.getpid():  # a fork copied this object but none of its threads: start afresh
-                self._queue, self._queued, self._in_flight, self._pid = queue.Queue(), set(), 0, os.getpid()
-                self._loop = self._thread = self._sweeper = None
+            if self._pid != os.getpid():
+                self._reset()
             if self._thread is not None or self._stopping.is_set():
                 return
             self._loop = asyncio.new_event_loop()
-            self._woken, self._idle, self._stop_seen = asyncio.Event(), asyncio.Event(), asyncio.Event()
-            self._idle.set()
             self._thread = threading.Thread(target=self._run, name="order-worker", daemon=True)
             sweeper = partial(sweep_forever, self._sweep_into_queue, seconds=self._sweep_seconds, stop=self._stopping)
             self._sweeper = threading.Thread(target=sweeper, name="order-sweeper", daemon=True)
@@ -107,13 +114,18 @@ class OrderWorker:
 
     @property
     def alive(self) -> bool:
-        """The loop thread is running."""
-        return self._thread is not None and self._thread.is_alive()
+        """The loop thread is running and its cycles go on."""
+        return self._thread is not None and self._thread.is_alive() and not self._broken
 
     @property
     def in_flight(self) -> int:
         """Orders claimed here whose outcome is not written yet."""
         return self._in_flight
+
+    def running_longer_than(self, seconds: float) -> int:
+        """Attempts still running after this long: plain defs that hang (async ones are cancelled at the timeout)."""
+        since = time.monotonic() - seconds
+        return sum(started < since for started in list(self._running_since.values()))
 
     def _wake_up(self, *, even_if_busy: bool = False) -> None:
         """Have the loop look at the queue again; from any thread.
@@ -135,62 +147,62 @@ class OrderWorker:
     def _run(self) -> None:
         try:
             self._loop.run_until_complete(self._main())
-        except Exception:
-            logger.exception("the order worker stopped; in-flight orders come back when their lease expires")
         finally:
             self._loop.close()
 
     async def _main(self) -> None:
-        self._outcomes: list[processing.Outcome] = []
-        self._attempts: set[asyncio.Task] = set()
         database = ThreadPool(1, "order-database")
         sync_threads = None if self._processor.is_async else ThreadPool(self._threads, "order-processor")
         cycles = asyncio.create_task(self._cycle_forever(database, sync_threads))
+        stop_seen = asyncio.create_task(self._stop_seen.wait())
         try:
-            await self._stop_seen.wait()
+            await asyncio.wait([cycles, stop_seen], return_when=asyncio.FIRST_COMPLETED)
+            if cycles.done():  # it can only end by failing
+                self._broken = True
+                logger.error(
+                    "the order worker stopped; its orders come back when their lease expires",
+                    exc_info=cycles.exception(),
+                )
+                return
             if not await _within(self._idle.wait(), self._grace):
                 for attempt in self._attempts:
                     attempt.cancel()  # the grace period is over: what is still running is handed back
                 if not await _within(self._idle.wait(), RELEASE_SECONDS):
                     logger.error("%d orders were not handed back; their lease will bring them back", self._in_flight)
         finally:
-            cycles.cancel()
+            for task in (cycles, stop_seen, *self._attempts):
+                task.cancel()
             for pool in (database, sync_threads):
                 if pool is not None:
                     pool.shutdown()
 
     async def _cycle_forever(self, database: "ThreadPool", sync_threads: "ThreadPool | None") -> None:
         """Record what ended and claim what is queued, in one transaction a cycle, while there is either to do."""
-        run_sync = partial(self._run_sync, sync_threads)
+        run_sync = sync_threads.submit if sync_threads is not None else None
         loop, next_cycle = asyncio.get_running_loop(), 0.0
         while True:
             self._waiting_for_work = True  # first, so that what is queued from now on wakes the loop
-            if not self._outcomes and not self._room_to_claim(sync_threads, freed=0):
+            if not self._outcomes and not self._room_to_claim(freed=0):
                 await self._woken.wait()
                 self._woken.clear()
                 continue
             self._waiting_for_work = False
-            await asyncio.sleep(next_cycle - loop.time())
+            if len(self._outcomes) < MAX_BATCH and self._queue.qsize() < MAX_BATCH:
+                await asyncio.sleep(next_cycle - loop.time())
             next_cycle = loop.time() + CYCLE_SECONDS
             outcomes, self._outcomes = self._outcomes[:MAX_BATCH], self._outcomes[MAX_BATCH:]
-            order_ids = self._take(min(self._room_to_claim(sync_threads, freed=len(outcomes)), MAX_BATCH))
+            order_ids = self._take(min(self._room_to_claim(freed=len(outcomes)), MAX_BATCH))
+            # Before the write: a retry due at once is queued again as soon as the write commits.
+            self._forget([outcome.claim.order_id for outcome in outcomes])
+            self._idle.clear()  # a cycle that claims must finish before the worker may call itself idle
             try:
-                cycle = database.submit(processing.record_and_claim, outcomes, order_ids)
-                claims = await asyncio.wrap_future(cycle)
+                claims = await asyncio.wrap_future(database.submit(processing.record_and_claim, outcomes, order_ids))
             except Exception:
-                logger.exception(
-                    "recording %d outcomes and claiming %d orders failed; the sweep and the leases bring them back",
-                    len(outcomes),
-                    len(order_ids),
-                )
+                logger.exception("claiming %d orders failed; the sweep will queue them again", len(order_ids))
                 claims = []
             claimed = {claim.order_id for claim in claims}
-            self._forget([o.claim.order_id for o in outcomes] + [i for i in order_ids if i not in claimed])
+            self._forget([order_id for order_id in order_ids if order_id not in claimed])
             self._in_flight += len(claims) - len(outcomes)
-            if self._in_flight:
-                self._idle.clear()
-            else:
-                self._idle.set()
             for claim in claims:
                 if self._stopping.is_set():  # stop() came during the cycle: start nothing new
                     self._outcomes.append(processing.HandedBack(claim))
@@ -199,15 +211,14 @@ class OrderWorker:
                 attempt = asyncio.create_task(self._attempt(claim, work))
                 self._attempts.add(attempt)
                 attempt.add_done_callback(self._attempts.discard)
+            if not self._in_flight and not self._outcomes:
+                self._idle.set()
 
-    def _room_to_claim(self, sync_threads: "ThreadPool | None", *, freed: int) -> int:
+    def _room_to_claim(self, *, freed: int) -> int:
         """How many queued orders may start now, once `freed` outcomes are written; none once stopping."""
         if self._stopping.is_set() or self._queue.empty():
             return 0
-        room = self.concurrency - self._in_flight + freed
-        if sync_threads is not None:
-            room = min(room, sync_threads.idle)  # a thread still running a timed-out order is not free
-        return max(room, 0)
+        return max(self.concurrency - self._in_flight + freed, 0)
 
     def _take(self, count: int) -> list[UUID]:
         order_ids: list[UUID] = []
@@ -218,16 +229,14 @@ class OrderWorker:
                 break
         return order_ids
 
-    def _run_sync(self, sync_threads: "ThreadPool", function: Callable, *args) -> Future:
-        future = sync_threads.submit(function, *args)
-        future.add_done_callback(lambda _: self._wake_up())  # its thread is free again
-        return future
-
     async def _attempt(self, claim: Claim, work) -> None:
+        self._running_since[claim.order_id] = time.monotonic()
         try:
             outcome = await processing.run_attempt(claim, work)
         except asyncio.CancelledError:
             outcome = processing.HandedBack(claim)
+        finally:
+            del self._running_since[claim.order_id]
         self._outcomes.append(outcome)
         self._woken.set()
 
@@ -275,11 +284,6 @@ class ThreadPool:
         self._started = 0
         self._busy = 0
 
-    @property
-    def idle(self) -> int:
-        """Threads free for a new job (started or not)."""
-        return self.size - self._busy
-
     def submit(self, function: Callable, *args) -> Future:
         future: Future = Future()
         with self._lock:
@@ -315,7 +319,7 @@ class ThreadPool:
             connections.close_all()  # this thread's own connections; nobody else can close them
 
     def _done(self) -> None:
-        """A thread is free again; counted before its future resolves, so whoever the future wakes sees it free."""
+        """A thread is free again; counted before its future resolves, so whoever the future wakes finds it free."""
         _close_connections_quietly()
         with self._lock:
             self._busy -= 1

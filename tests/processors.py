@@ -4,6 +4,7 @@ import asyncio
 import os
 import threading
 import time
+from collections import defaultdict
 
 from orders.models import Order
 from orders.processors import OrderSnapshot, Reject, Retry, simulate
@@ -12,7 +13,12 @@ from orders.processors import OrderSnapshot, Reject, Retry, simulate
 SLOW_SECONDS = 30.0
 
 
+# When each attempt started, by order: for tests that run the worker in their own process.
+started: dict = defaultdict(list)
+
+
 def _outcome(order: OrderSnapshot, wait) -> object:
+    started[order.order_id].append(time.monotonic())
     match order.user_id:
         case "returns-a-result":
             return {"charged": str(order.total_amount), "items": list(order.item_ids), "attempt": order.attempt}
@@ -23,13 +29,25 @@ def _outcome(order: OrderSnapshot, wait) -> object:
         case "retries":
             raise Retry("gateway timeout")
         case "retries-later":
-            raise Retry("gateway busy", delay=0.3)
+            raise Retry("gateway busy", delay=1)
         case "raises":
             raise ValueError("stock service returned garbage")
         case "returns-a-list":
             return [1, 2]
         case "returns-nan":
             return {"rate": float("nan")}
+        case "returns-a-nul":
+            return {"note": "a\x00b"}
+        case "returns-decimals":
+            return {"amount": order.total_amount, 7: order.item_ids}
+        case "rejects-without-words":
+            raise Reject(None)
+        case "returns-its-pid":
+            return {"pid": os.getpid()}
+        case "retries-at-once":
+            if order.attempt < 2:
+                raise Retry("busy", delay=0)
+            return {"attempt": order.attempt}
         case "succeeds-on-attempt-2":
             if order.attempt < 2:
                 raise Retry("not yet")
@@ -49,16 +67,20 @@ async def by_user_id(order: OrderSnapshot) -> dict | None:
 
 
 def by_user_id_sync(order: OrderSnapshot) -> dict | None:
-    """The same as a plain def."""
+    """The same as a plain def; a hanging one returns when `release` is set, or after HANG_SECONDS."""
     outcome = _outcome(order, "hang")
     if outcome == "hang":
-        hung.set()
-        time.sleep(SLOW_SECONDS / 10)
+        release.wait(HANG_SECONDS)
         return {"finished": "too late"}
     return outcome
 
 
-hung = threading.Event()
+HANG_SECONDS = 1.0
+release = threading.Event()
+
+
+async def takes_nothing() -> None:
+    """A processor with the wrong signature: calling it fails, not the worker."""
 
 
 async def fail_or_reject_some(order: OrderSnapshot) -> dict:

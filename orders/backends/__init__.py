@@ -4,9 +4,15 @@ EMAIL_BACKEND does; thread, celery and immediate are short names for the three h
 from datetime import datetime
 from uuid import UUID
 
+from orders.processing import get_processor
+
 
 class BaseBackend:
     """Everything about one way of processing orders: sending them, this process's share of the work, its health."""
+
+    def __init__(self):
+        # Every backend runs ORDER_PROCESSOR somewhere: a wrong path stops the process that loads the backend, at once.
+        get_processor()
 
     def enqueue(self, order_id: UUID, *, not_before: datetime | None = None) -> None:
         """Send a committed order to be processed, not before not_before (a retry's backoff)."""

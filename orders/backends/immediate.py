@@ -7,7 +7,7 @@ from uuid import UUID
 from django.utils import timezone
 
 from orders.backends import BaseBackend
-from orders.processing import process_order
+from orders.processing import attempt_order
 
 
 class ImmediateBackend(BaseBackend):
@@ -16,4 +16,4 @@ class ImmediateBackend(BaseBackend):
     def enqueue(self, order_id: UUID, *, not_before: datetime | None = None) -> None:
         if not_before is not None:
             time.sleep(max(0.0, (not_before - timezone.now()).total_seconds()))
-        process_order(order_id)
+        attempt_order(order_id)

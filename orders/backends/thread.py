@@ -19,6 +19,7 @@ class ThreadBackend(BaseBackend):
     """Orders are processed in the process that accepted them, and by any process the sweep lets help."""
 
     def __init__(self):
+        super().__init__()
         self._worker: OrderWorker | None = None
         self._lock = threading.Lock()
 
@@ -53,8 +54,11 @@ class ThreadBackend(BaseBackend):
     def health(self) -> str | None:
         if settings.ORDER_WORKER_AUTOSTART is False:
             return None  # the web processes leave the work to `manage.py process_orders`
-        if self._worker is None or not self._worker.alive:
+        worker = self._worker
+        if worker is None or not worker.alive:
             return "the order worker of this process is not running"
+        if worker.running_longer_than(settings.ORDER_LEASE_SECONDS) >= worker.concurrency:
+            return "every order in flight here has run past its lease: the processor hangs"
         return None
 
     def stats(self) -> dict[str, int]:

@@ -1,14 +1,15 @@
 """GET /api/metrics/: every field, computed from counter rows the services keep."""
 
 import os
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 
-from metrics.models import CompletedMinute
+from metrics.models import PROCESSING_BUCKETS, CompletedMinute
 from metrics.selectors import _percentile, histogram_summary
+from metrics.services import Completion, observations
 from orders.models import Order
 from orders.services import order_cancel, order_claim, order_complete, order_create, order_fail_attempt
 
@@ -111,11 +112,6 @@ def test_throughput_is_completions_per_minute_over_recent_minutes(api):
 
 
 def test_a_latency_on_a_bucket_bound_falls_in_that_bucket_and_one_microsecond_more_in_the_next():
-    from datetime import datetime
-
-    from metrics.models import PROCESSING_BUCKETS
-    from metrics.services import Completion, observations
-
     start = datetime(2026, 1, 1, tzinfo=UTC)
     half_a_second = PROCESSING_BUCKETS.index(0.5)
 

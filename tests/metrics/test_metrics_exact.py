@@ -9,14 +9,17 @@ from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
+from django.db import connection, transaction
 from django.db.models import Sum
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from metrics.models import HISTOGRAMS
 from metrics.models import Counter as MetricCounter
 from metrics.selectors import metrics_snapshot
-from metrics.services import metrics_rebuild
+from metrics.services import metrics_batch, metrics_rebuild, metrics_record_transitions, shard_of
+from order_system.db import write_transaction
 from orders.models import Order
 from orders.services import (
     OrderNotInStatus,
@@ -26,6 +29,8 @@ from orders.services import (
     order_create,
     order_fail_attempt,
     order_retry,
+    orders_claim,
+    orders_complete,
     orders_expire_leases,
     orders_release,
 )
@@ -194,3 +199,33 @@ def test_rebuild_drops_expired_minutes_without_calling_them_wrong(db):
 
     assert metrics_rebuild() == 0
     assert not CompletedMinute.objects.exists()
+
+
+def test_a_metrics_batch_writes_every_change_inside_it_once_per_shard_at_its_end(db, settings):
+    settings.ORDER_MAX_ATTEMPTS = 1
+    orders = [order_create(user_id="u", item_ids=[1], total_amount=Decimal(n))[0] for n in range(4)]
+    claims = orders_claim(order_ids=[order.pk for order in orders[:3]])
+    before_the_end = counter_rows()
+
+    with CaptureQueriesContext(connection) as queries, write_transaction(), metrics_batch():
+        orders_complete(claims=claims[:2])
+        order_fail_attempt(claim=claims[2], reason="declined")
+        orders_claim(order_ids=[orders[3].pk])
+        assert counter_rows() == before_the_end  # nothing written until the batch ends
+
+    counter_writes = [query for query in queries if query["sql"].startswith('INSERT INTO "metrics_counter"')]
+    shards = {shard_of(order.pk) for order in orders}
+    assert len(counter_writes) == len(shards)
+    snapshot = assert_metrics_match_orders()
+    assert snapshot["orders_by_status"] == {"PENDING": 0, "PROCESSING": 1, "COMPLETED": 2, "FAILED": 1, "CANCELLED": 0}
+
+
+def test_a_metrics_batch_that_raises_writes_nothing(db):
+    order, _ = order_create(user_id="u", item_ids=[1], total_amount=Decimal(1))
+    rows = counter_rows()
+
+    with transaction.atomic(), contextlib.suppress(RuntimeError), metrics_batch():
+        metrics_record_transitions(order_ids=[order.pk], from_status="PENDING", to_status="CANCELLED")
+        raise RuntimeError("the caller gives up, and goes on with its transaction")
+
+    assert counter_rows() == rows
