@@ -59,6 +59,11 @@ def test_dashboard_shows_orders_moving_and_matches_the_api(processes, database):
                 lambda: page_numbers(page), timeout=30, until=lambda numbers: numbers["COMPLETED"] > first["COMPLETED"]
             )
             page.screenshot(path=str(ARTIFACTS / "dashboard-in-flight.png"), full_page=True)
+            worker = page.evaluate(
+                """() => ({concurrency: document.querySelector('[data-metric="worker.concurrency"]').textContent,
+                          in_flight: document.querySelector('[data-metric="worker.in_flight"]').textContent,
+                          pid: document.getElementById('worker-pid').textContent})"""
+            )
 
             wait_for(lambda: database.statuses() == {"COMPLETED": 40}, timeout=90)
             time.sleep(2.5)  # one more refresh of the page after the drain
@@ -68,6 +73,10 @@ def test_dashboard_shows_orders_moving_and_matches_the_api(processes, database):
             browser.close()
 
     assert first["total"] == later["total"] == 40
+    # The answering process's worker: its in-flight orders against its concurrency.
+    assert worker["concurrency"] == "2"
+    assert worker["in_flight"] in {"0", "1", "2"}
+    assert worker["pid"].isdigit()
     api = request(server.url, "GET", "/api/metrics/")[1]
     assert shown == {"total": api["total_orders"], **api["orders_by_status"]}
     assert (ARTIFACTS / "dashboard-drained.png").stat().st_size > 10_000
