@@ -63,7 +63,7 @@ def _load_processor(path: str) -> Processor:
     except ImportError as exc:
         raise ImproperlyConfigured(f"ORDER_PROCESSOR {path!r} can't be imported: {exc}") from exc
     if not callable(function):
-        raise ImproperlyConfigured(f"ORDER_PROCESSOR {path!r} is a {type(function).__name__}, not a callable")
+        raise ImproperlyConfigured(f"ORDER_PROCESSOR {path!r} is not callable (its type is {type(function).__name__})")
     # An instance with an async __call__ is async too.
     is_async = iscoroutinefunction(function) or iscoroutinefunction(type(function).__call__)
     return Processor(function, is_async)
@@ -134,7 +134,10 @@ async def run_attempt(claim: Claim, work: Awaitable) -> Outcome:
         return Failed(claim, f"The processor's result was refused: {invalid}"[:MAX_REASON], final=True)
     except Exception as exc:
         if not (isinstance(exc, TimeoutError) and deadline.expired()):
+            # The order keeps one line of it; the log keeps the traceback, to debug the processor with.
+            logger.warning("order_id=%s attempt=%d failed", claim.order_id, claim.attempt, exc_info=True)
             return Failed(claim, f"{type(exc).__name__}: {exc}"[:MAX_REASON])
+        logger.warning("order_id=%s attempt=%d timed out after %gs", claim.order_id, claim.attempt, seconds)
         if in_a_thread:
             await asyncio.wait([work])
         return Failed(claim, f"Timed out after {seconds:g} s (ORDER_PROCESSING_TIMEOUT_SECONDS).")

@@ -54,7 +54,8 @@ def worker_with_test_processor(request, start_worker):
     )
 
 
-def test_every_outcome_of_a_processor_moves_the_order_as_the_contract_says(worker_with_test_processor):
+def test_every_outcome_of_a_processor_moves_the_order_as_the_contract_says(worker_with_test_processor, caplog):
+    caplog.set_level("WARNING", logger="orders.processing")
     orders = {
         user_id: order_create(user_id=user_id, item_ids=[1, 2], total_amount="7.50")[0].pk for user_id in EXPECTED
     }
@@ -65,6 +66,9 @@ def test_every_outcome_of_a_processor_moves_the_order_as_the_contract_says(worke
         order = Order.objects.get(pk=orders[user_id])
         assert (order.status, order.attempts, order.result) == (status, attempts, result), user_id
         assert re.fullmatch(reason, order.failure_reason), (user_id, order.failure_reason)
+    # An unexpected exception keeps its traceback in the log, to debug the processor with.
+    logged = [record for record in caplog.records if f"order_id={orders['raises']} " in record.getMessage()]
+    assert [record.exc_info[0] for record in logged] == [ValueError, ValueError]
     # Retry's delay replaces the backoff: 1 s instead of 0.05 s before the second attempt.
     assert retry_gap(orders["retries-later"]) >= 1
     assert retry_gap(orders["retries"]) < 1
@@ -147,7 +151,7 @@ def test_readyz_fails_once_every_thread_hangs_past_the_lease(start_worker, monke
         ("orders.nowhere.process", "ORDER_PROCESSOR 'orders.nowhere.process' can't be imported: No module named"),
         ("orders.processors.missing", "ORDER_PROCESSOR 'orders.processors.missing' can't be imported"),
         ("orders.processors.SWEEP", "can't be imported"),
-        ("orders.models.TRANSITIONS", "ORDER_PROCESSOR 'orders.models.TRANSITIONS' is a dict, not a callable"),
+        ("orders.models.TRANSITIONS", "ORDER_PROCESSOR 'orders.models.TRANSITIONS' is not callable (its type is dict)"),
         ("orders.examples.charge_payment", "orders.examples.charge_payment needs PAYMENT_SERVICE_URL"),
     ],
 )
@@ -169,7 +173,7 @@ def test_a_bad_processor_path_stops_startup_with_a_message_naming_the_setting(pa
 def test_get_processor_refuses_what_it_cannot_call(settings):
     settings.ORDER_PROCESSOR = "orders.processors.MAX_RETRY_DELAY_SECONDS"
 
-    with pytest.raises(ImproperlyConfigured, match=re.escape("'orders.processors.MAX_RETRY_DELAY_SECONDS' is a int")):
+    with pytest.raises(ImproperlyConfigured, match=re.escape("DELAY_SECONDS' is not callable (its type is int)")):
         processing.get_processor()
 
 
