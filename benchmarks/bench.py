@@ -341,7 +341,7 @@ def measure_bursts(workdir: Path) -> list[dict]:
         with Server(env) as server:
             intake = ab_seconds(server.port, "/api/orders/", orders, 1000, body)
             last_201 = time.time()
-            drain, floor = drain_after(database, orders, last_201)
+            drain, floor = drain_after(partial(sqlite3.connect, database, timeout=30), orders, last_201)
         rows.append(row(f"{orders:,}-order burst (ab -c 1000): accepted in s", intake))
         rows.append(row("  last 201 -> last COMPLETED, s", drain))
         rows.append(row("  floor: the longest single order, s", floor))
@@ -349,24 +349,27 @@ def measure_bursts(workdir: Path) -> list[dict]:
     return rows
 
 
-def drain_after(database: Path, orders: int, last_201: float, timeout: float = 600) -> tuple[float, float]:
-    """Wait until every order is COMPLETED; the seconds from last_201 to the last completion, and the longest order."""
+def drain_after(connect: Callable, orders: int, last_201: float, timeout: float = 600) -> tuple[float, float]:
+    """Wait until every order is COMPLETED; the seconds from last_201 to the last completion, and the longest order.
+
+    connect() opens the database: sqlite3's or psycopg's connection, which answer the same execute() calls.
+    """
     deadline = time.monotonic() + timeout
-    with sqlite3.connect(database, timeout=30) as db:
+    with connect() as db:
         done = "SELECT COUNT(*) FROM orders_order WHERE status = 'COMPLETED'"
         while db.execute(done).fetchone()[0] < orders:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the burst did not drain in {timeout} s")
             time.sleep(0.1)
         rows = db.execute("SELECT started_at, completed_at FROM orders_order").fetchall()
-    stamps = [(parse(started), parse(completed)) for started, completed in rows]
+    stamps = [(as_utc(started), as_utc(completed)) for started, completed in rows]
     last = max(completed for _, completed in stamps)
     return last.timestamp() - last_201, max((completed - started).total_seconds() for started, completed in stamps)
 
 
-def parse(stamp: str) -> datetime:
-    """A timestamp as Django stores it in SQLite (UTC, no offset)."""
-    return datetime.fromisoformat(stamp).replace(tzinfo=UTC)
+def as_utc(stamp: str | datetime) -> datetime:
+    """A timestamp as the database gives it back: SQLite's are text, in UTC with no offset, as Django stores them."""
+    return datetime.fromisoformat(stamp).replace(tzinfo=UTC) if isinstance(stamp, str) else stamp
 
 
 def measure_in_flight_memory(workdir: Path, orders: int = 10_000) -> list[dict]:
@@ -408,7 +411,7 @@ def measure_celery_burst(workdir: Path, orders: int = 1_000) -> list[dict]:
         with Server(env) as server, CeleryWorkers(env, CELERY_WORKERS, workdir):
             intake = ab_seconds(server.port, "/api/orders/", orders, 1000, body)
             last_201 = time.time()
-            drain, floor = postgres_drain_after(f"{POSTGRES}/{name}", orders, last_201)
+            drain, floor = drain_after(partial(psycopg.connect, f"{POSTGRES}/{name}"), orders, last_201)
     finally:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
@@ -419,20 +422,6 @@ def measure_celery_burst(workdir: Path, orders: int = 1_000) -> list[dict]:
         row("  floor: the longest single order, s", floor),
         row("  drain / floor", drain / floor),
     ]
-
-
-def postgres_drain_after(url: str, orders: int, last_201: float, timeout: float = 600) -> tuple[float, float]:
-    """drain_after() on PostgreSQL."""
-    deadline = time.monotonic() + timeout
-    with psycopg.connect(url) as db:
-        while db.execute("SELECT COUNT(*) FROM orders_order WHERE status = 'COMPLETED'").fetchone()[0] < orders:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the burst did not drain in {timeout} s")
-            time.sleep(0.1)
-        last, floor = db.execute(
-            "SELECT MAX(completed_at), MAX(completed_at - started_at) FROM orders_order"
-        ).fetchone()
-    return last.timestamp() - last_201, floor.total_seconds()
 
 
 class CeleryWorkers:

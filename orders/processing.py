@@ -225,8 +225,8 @@ async def _attempt_alone(processor: Processor, claim: Claim) -> Outcome:
 
 
 def in_new_thread(function: Callable, *args) -> Future:
-    """Run a plain def in a daemon thread of its own, which can be given up on at the timeout; it closes its
-    database connections when done, since no one else can."""
+    """Run a plain def in a daemon thread of its own, for an attempt's event loop to wait on without blocking; the
+    thread closes its database connections when done, since no one else can."""
     future: Future = Future()
 
     def run() -> None:

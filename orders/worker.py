@@ -56,14 +56,12 @@ class OrderWorker:
         self._queued: set[UUID] = set()  # waiting or in flight here, so nothing is queued twice
         self._in_flight = 0  # claimed here, outcome not written yet
         self._outcomes: list[processing.Outcome] = []  # ended, not written yet
-        self._attempts: set[asyncio.Task] = set()
-        self._running_since: dict[UUID, float] = {}  # attempts running now: when each started (time.monotonic())
+        self._attempts: dict[asyncio.Task, float] = {}  # attempts running now, and when each started (monotonic)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._woken, self._idle, self._stop_seen = asyncio.Event(), asyncio.Event(), asyncio.Event()
         self._idle.set()  # nothing claimed, nothing being claimed
         self._wake_up_sent = False
         self._waiting_for_work = False
-        self._broken = False
         self._thread: threading.Thread | None = None
         self._sweeper: threading.Thread | None = None
 
@@ -114,8 +112,8 @@ class OrderWorker:
 
     @property
     def alive(self) -> bool:
-        """The loop thread is running and its cycles go on."""
-        return self._thread is not None and self._thread.is_alive() and not self._broken
+        """The loop thread is running (it ends if its cycles fail)."""
+        return self._thread is not None and self._thread.is_alive()
 
     @property
     def in_flight(self) -> int:
@@ -125,7 +123,7 @@ class OrderWorker:
     def running_longer_than(self, seconds: float) -> int:
         """Attempts still running after this long: plain defs that hang (async ones are cancelled at the timeout)."""
         since = time.monotonic() - seconds
-        return sum(started < since for started in list(self._running_since.values()))
+        return sum(started < since for started in list(self._attempts.values()))
 
     def _wake_up(self, *, even_if_busy: bool = False) -> None:
         """Have the loop look at the queue again; from any thread.
@@ -157,15 +155,14 @@ class OrderWorker:
         stop_seen = asyncio.create_task(self._stop_seen.wait())
         try:
             await asyncio.wait([cycles, stop_seen], return_when=asyncio.FIRST_COMPLETED)
-            if cycles.done():  # it can only end by failing
-                self._broken = True
+            if cycles.done():  # it can only end by failing; the loop thread ends with it
                 logger.error(
                     "the order worker stopped; its orders come back when their lease expires",
                     exc_info=cycles.exception(),
                 )
                 return
             if not await _within(self._idle.wait(), self._grace):
-                for attempt in self._attempts:
+                for attempt in list(self._attempts):
                     attempt.cancel()  # the grace period is over: what is still running is handed back
                 if not await _within(self._idle.wait(), RELEASE_SECONDS):
                     logger.error("%d orders were not handed back; their lease will bring them back", self._in_flight)
@@ -209,8 +206,8 @@ class OrderWorker:
                     continue
                 work = processing.start_work(self._processor, claim.order, run_sync=run_sync)
                 attempt = asyncio.create_task(self._attempt(claim, work))
-                self._attempts.add(attempt)
-                attempt.add_done_callback(self._attempts.discard)
+                self._attempts[attempt] = time.monotonic()
+                attempt.add_done_callback(self._attempts.pop)
             if not self._in_flight and not self._outcomes:
                 self._idle.set()
 
@@ -230,13 +227,10 @@ class OrderWorker:
         return order_ids
 
     async def _attempt(self, claim: Claim, work) -> None:
-        self._running_since[claim.order_id] = time.monotonic()
         try:
             outcome = await processing.run_attempt(claim, work)
         except asyncio.CancelledError:
             outcome = processing.HandedBack(claim)
-        finally:
-            del self._running_since[claim.order_id]
         self._outcomes.append(outcome)
         self._woken.set()
 

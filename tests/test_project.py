@@ -35,6 +35,10 @@ def check_settings(**env: str) -> subprocess.CompletedProcess:
             {"ORDER_QUEUE_BACKEND": "orders.backends.Nope"},
             "ORDER_QUEUE_BACKEND 'orders.backends.Nope' can't be imported",
         ),
+        (
+            {"ORDER_QUEUE_BACKEND": "orders.queueing.enqueue_order"},
+            "ORDER_QUEUE_BACKEND 'orders.queueing.enqueue_order' is not a queue backend class",
+        ),
         ({"DJANGO_DEBUG": "maybe"}, "DJANGO_DEBUG must be 0 or 1"),
         ({"ORDER_CONCURRENCY": "many"}, "ORDER_CONCURRENCY must be a whole number"),
         ({"ORDER_CONCURRENCY": "0"}, "ORDER_CONCURRENCY must be at least 1"),

@@ -4,6 +4,7 @@ import asyncio
 import os
 import re
 import threading
+import time
 import uuid
 from collections import Counter
 from decimal import Decimal
@@ -367,15 +368,16 @@ def test_stop_during_a_cycle_that_claims_hands_the_claimed_orders_back(monkeypat
 
     stopping = threading.Thread(target=worker.stop, kwargs={"timeout": 0.1})
     stopping.start()
-    wait_for(lambda: worker._stopping.is_set())
-    may_go_on.set()  # the claim commits after stop() began
+    wait_for(lambda: worker._stop_seen.is_set())
+    time.sleep(0.5)  # past the 0.1 s grace: a worker that thought itself idle would have ended by now
+    may_go_on.set()  # the claim commits after the grace period
     stopping.join(20)
 
     assert not worker.alive
     assert Order.objects.values_list("status", "attempts").get(pk=order.pk) == ("PENDING", 0)
 
 
-def test_a_worker_whose_cycles_fail_says_so_to_readyz(start_worker, monkeypatch, client):
+def test_a_worker_whose_cycles_fail_says_why_in_the_log_and_to_readyz(start_worker, monkeypatch, client, caplog):
     def broken(self, count):
         raise RuntimeError("a bug in the worker")
 
@@ -389,3 +391,5 @@ def test_a_worker_whose_cycles_fail_says_so_to_readyz(start_worker, monkeypatch,
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["problems"] == {"queue": "the order worker of this process is not running"}
+    [stopped] = [record for record in caplog.records if record.getMessage().startswith("the order worker stopped")]
+    assert stopped.exc_info[1].args == ("a bug in the worker",)
