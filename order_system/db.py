@@ -123,11 +123,11 @@ class GroupCommit:
         batch: list[_Pending] = []
         try:
             with write_transaction():  # the lock first, so that what arrives while it is awaited joins the batch
-                with self._lock:
+                with self._lock:  # marked taken under the lock: an interrupted caller looks there before leaving
                     batch, self._waiting = self._waiting[: self._max_batch], self._waiting[self._max_batch :]
-                for pending in batch:
-                    pending.taken = True
-                    pending.error = RuntimeError("interrupted before this write was committed")  # until it is
+                    for pending in batch:
+                        pending.taken = True
+                        pending.error = RuntimeError("interrupted before this write was committed")  # until it is
                 self._write([pending.item for pending in batch])
             for pending in batch:
                 pending.error = None
@@ -158,7 +158,7 @@ class _Pending:
     """One caller's item while it waits; error is its outcome once a batch has taken it (None: committed)."""
 
     item: object
-    taken: bool = False  # a batch has it
+    taken: bool = False  # a batch has it; set under GroupCommit._lock
     leads: bool = False  # its caller writes the batches now
     error: Exception | None = None
     wake: threading.Event = field(default_factory=threading.Event)

@@ -2,6 +2,7 @@
 GroupCommit: concurrent writes share a transaction, and each caller still gets its own outcome.
 insert: rows read back as the ORM wrote them."""
 
+import signal
 import sqlite3
 import threading
 import uuid
@@ -11,6 +12,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from order_system import db
 from order_system.db import GroupCommit, insert, write_transaction
 from orders.models import IdempotencyKey, Order
 from tests.factories import OrderFactory
@@ -131,6 +133,77 @@ def test_an_item_that_fails_its_batch_fails_alone_and_the_others_are_committed(t
     assert sorted(group.batches[1]) == sorted(waiting)  # tried together first, then each alone
     assert group.outcomes == {waiting[0]: "committed", taken: "IntegrityError", waiting[2]: "committed"}
     assert Order.objects.count() == 4
+
+
+class Interrupted(Exception):
+    """What a signal handler raises in a caller waiting for its batch (as KeyboardInterrupt would)."""
+
+
+class InterruptingLock:
+    """GroupCommit's lock, which interrupts the waiting main thread the moment the leader lets go of it after taking
+    a batch: the narrowest window between the batch being taken and the batch being written."""
+
+    def __init__(self, leader_exits_before_the_batch: int):
+        self._lock = threading.Lock()
+        self._exits_left = leader_exits_before_the_batch + 1
+        self.leader: int | None = None
+        self.waiter_left = threading.Event()
+
+    def __enter__(self):
+        self._lock.acquire()
+
+    def __exit__(self, *exc_info):
+        self._lock.release()
+        if threading.get_ident() == self.leader:
+            self._exits_left -= 1
+            if self._exits_left == 0:
+                signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR1)
+                assert self.waiter_left.wait(10), "the interrupted caller never left run()"
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="holds SQLite's write lock to line the callers up")
+def test_a_caller_interrupted_after_its_item_was_taken_leaves_the_batch_alone(transactional_db):
+    group = GroupCommit(lambda order_ids: insert([OrderFactory.build(order_id=order_id) for order_id in order_ids]))
+    group._lock = lock = InterruptingLock(leader_exits_before_the_batch=1)  # its own append comes first
+    leader_item, waiter_item = uuid.uuid4(), uuid.uuid4()
+    leader_error: list[BaseException] = []
+
+    def lead():
+        lock.leader = threading.get_ident()
+        try:
+            group.run(leader_item)
+        except BaseException as exc:
+            leader_error.append(exc)
+        finally:
+            connection.close()
+
+    def interrupt(signum, frame):
+        raise Interrupted
+
+    def let_the_leader_write():
+        wait_for(lambda: len(group._waiting) == 2)  # the waiter is in line behind it
+        db._thread_lock.release()
+
+    previous = signal.signal(signal.SIGUSR1, interrupt)
+    db._thread_lock.acquire()  # the leader waits for SQLite's write lock, so the waiter joins its batch
+    leader = threading.Thread(target=lead, daemon=True)
+    try:
+        leader.start()
+        wait_for(lambda: group._leading)
+        threading.Thread(target=let_the_leader_write, daemon=True).start()
+        with pytest.raises(Interrupted):
+            group.run(waiter_item)  # an error here would be the waiter removing an item the batch already took
+        lock.waiter_left.set()
+        leader.join(10)
+    finally:
+        lock.waiter_left.set()
+        signal.signal(signal.SIGUSR1, previous)
+
+    assert not leader.is_alive() and leader_error == []
+    assert set(Order.objects.values_list("pk", flat=True)) == {leader_item, waiter_item}  # the batch was written
+    assert group._waiting == [] and not group._leading  # and the next caller leads a batch of its own
+    group.run(uuid.uuid4())
+    assert Order.objects.count() == 3
 
 
 def test_inside_a_transaction_the_write_is_part_of_it_and_rolls_back_with_it(transactional_db):
