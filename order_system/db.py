@@ -5,6 +5,7 @@ import fcntl
 import functools
 import os
 import threading
+import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,10 +41,33 @@ def write_transaction(*, savepoint: bool = True):
         with transaction.atomic(savepoint=savepoint):
             yield
         return
-    thread_lock, lock_file = _thread_lock, _lock_file(str(connection.settings_dict["NAME"]))
-    thread_lock.acquire()
+    release = _take_turn(timeout=None)
     try:
-        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        with transaction.atomic():
+            transaction.on_commit(release)  # the first callback, so it runs before any other
+            yield
+    finally:
+        release()  # after a rollback, or if the commit itself failed
+
+
+@contextmanager
+def sqlite_writer_turn(*, timeout: float):
+    """The turn write_transaction waits for, for a caller that won't wait longer than timeout: else TimeoutError."""
+    release = _take_turn(timeout=timeout)
+    try:
+        yield
+    finally:
+        release()
+
+
+def _take_turn(*, timeout: float | None) -> Callable[[], None]:
+    """Wait for the thread lock, then the flock between processes; returns the release, safe to call twice."""
+    thread_lock, lock_file = _thread_lock, _lock_file(str(connection.settings_dict["NAME"]))
+    deadline = None if timeout is None else time.monotonic() + timeout
+    if not thread_lock.acquire(timeout=-1 if timeout is None else timeout):
+        raise TimeoutError(f"another writer held the lock for {timeout} s")
+    try:
+        _flock(lock_file, deadline)
     except BaseException:
         thread_lock.release()
         raise
@@ -56,12 +80,22 @@ def write_transaction(*, savepoint: bool = True):
             fcntl.flock(lock_file, fcntl.LOCK_UN)
             thread_lock.release()
 
-    try:
-        with transaction.atomic():
-            transaction.on_commit(release)  # the first callback, so it runs before any other
-            yield
-    finally:
-        release()  # after a rollback, or if the commit itself failed
+    return release
+
+
+def _flock(lock_file: int, deadline: float | None) -> None:
+    """flock() has no timeout: without a deadline it blocks, with one it polls."""
+    if deadline is None:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        return
+    while True:
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise TimeoutError("another process's writer held the lock") from None
+            time.sleep(0.005)
 
 
 def _lock_file(database: str) -> int:

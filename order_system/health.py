@@ -1,10 +1,19 @@
-"""Liveness (/healthz, no database) and readiness (/readyz: the database and the queue backend answer)."""
+"""Liveness (/healthz, no database) and readiness (/readyz: an order could be stored and processed now)."""
 
+import shutil
+import sqlite3
+from pathlib import Path
+
+from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.http import require_safe
 
+from order_system.db import sqlite_writer_turn
 from orders.queueing import get_backend
+
+# How long a probe waits for SQLite's write lock: writers queue for it in turn, and each holds it for one batch.
+SQLITE_LOCK_WAIT_SECONDS = 2.0
 
 
 @require_safe
@@ -24,9 +33,45 @@ def readyz(request):
 
 
 def _database_problem() -> str | None:
+    """Why an order could not be stored now, if it could not: a database that answers may still refuse writes."""
     try:
+        if connection.vendor == "sqlite" and not connection.is_in_memory_db():
+            return _sqlite_problem(Path(connection.settings_dict["NAME"]))
+        if connection.vendor == "postgresql":
+            return _postgres_problem()
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     except Exception as exc:
         return f"database unreachable: {exc}"
+    return None
+
+
+def _sqlite_problem(path: Path) -> str | None:
+    free_mb = shutil.disk_usage(path.parent).free // 2**20
+    if free_mb < settings.READYZ_MIN_FREE_MB:
+        return f"{free_mb} MB free beside the database, under READYZ_MIN_FREE_MB={settings.READYZ_MIN_FREE_MB}"
+    if connection.in_atomic_block:
+        return None  # this connection is in a transaction, so it holds the write lock (transaction_mode IMMEDIATE)
+    try:
+        with sqlite_writer_turn(timeout=SQLITE_LOCK_WAIT_SECONDS):
+            # Its own connection, so a lock held elsewhere costs this probe seconds, not the request connection's 30.
+            probe = sqlite3.connect(f"{path.as_uri()}?mode=rw", uri=True, timeout=SQLITE_LOCK_WAIT_SECONDS)
+            try:
+                probe.execute("BEGIN IMMEDIATE")  # the write lock, as an order's insert takes it
+                probe.rollback()
+            finally:
+                probe.close()
+    except (TimeoutError, sqlite3.OperationalError) as exc:  # a lock held too long, or a read-only file
+        return f"cannot write: {exc}"
+    return None
+
+
+def _postgres_problem() -> str | None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_is_in_recovery(), current_setting('transaction_read_only')")
+        in_recovery, read_only = cursor.fetchone()
+    if in_recovery:
+        return "the database is a standby in recovery and takes no writes"
+    if read_only == "on":
+        return "the database is read-only (default_transaction_read_only)"
     return None

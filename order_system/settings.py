@@ -175,6 +175,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not :memory:, so tests run the same WAL locking as production, across threads and processes.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test_db.sqlite3")}
 
+# /readyz fails when the SQLite database's disk has less free space than this, before writes start failing.
+READYZ_MIN_FREE_MB = env_int("READYZ_MIN_FREE_MB", 100)
+
 # Throttling counts requests in this cache: per process by default, shared by every process with a Redis URL.
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["CACHE_URL"]}
