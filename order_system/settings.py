@@ -141,7 +141,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First, so a bad Host, too many fields or an unknown path gets the API's JSON 4xx, never a debug page.
+    # First, so a bad Host or too many fields gets the API's JSON 4xx, never a debug page (unknown paths: urls.py).
     "order_system.middleware.RejectBadRequests",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

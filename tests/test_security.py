@@ -176,10 +176,12 @@ def log_in(username: str, password: str, address: str, **headers: str) -> int:
 
 @pytest.mark.django_db
 def test_a_username_is_locked_whichever_address_tries_it(operator):
+    before = CountingHasher.hashed
     failures = [log_in("operator", "wrong", f"10.0.0.{number}") for number in range(1, 6)]
     hashed = CountingHasher.hashed
 
     assert failures == [200, 200, 200, 200, 429]  # the fifth failure locks
+    assert hashed - before == 5  # each failure had its password checked
     assert log_in("operator", "right-password", "10.0.0.9") == 429
     assert CountingHasher.hashed == hashed  # refused before the password was checked
     assert log_in("someone", "wrong", "10.0.0.9") == 200  # the address itself is not locked
