@@ -27,9 +27,10 @@ celery: $(VENV)/.installed-prod
 	ORDER_QUEUE_BACKEND=celery $(BIN)/celery -A order_system worker --loglevel=INFO \
 		--pool $(CELERY_POOL) --concurrency $(CELERY_CONCURRENCY)
 
+# runserver with Django's debug pages (passwords in URLs are hidden on them); `make run` serves with debug off.
 dev: $(VENV)/.installed-prod
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+	DJANGO_DEBUG=1 $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -1,12 +1,16 @@
 """One error shape for the whole API: {"type": ..., "errors": [{"attr", "code", "detail"}]}."""
 
+import re
+
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponsePermanentRedirect, JsonResponse
+from django.urls import resolve
+from django.views.debug import SafeExceptionReporterFilter
+from django.views.decorators.common import no_append_slash
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, serializers, status
 from rest_framework.settings import api_settings
-from rest_framework.views import exception_handler as drf_exception_handler
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -74,6 +78,9 @@ def error_response(description: str) -> OpenApiResponse:
 
 def exception_handler(exc, context):
     """DRF's handler, reshaped so every error names its field in the same envelope."""
+    # Imported here: DRF's views module loads the parser classes, and our parser imports this module.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -130,6 +137,42 @@ def get_only(view):
         return view(request, *args, **kwargs)
 
     return guarded
+
+
+@csrf_exempt
+@no_append_slash  # the last route: never a target for a redirect with a slash added
+def no_route(request, *args, **kwargs):
+    """Any path no other route takes; a GET that only lacks its trailing slash (/admin) is redirected.
+
+    This answers in place of APPEND_SLASH, which, with DEBUG on, fails a POST to /admin with a 500 and renders any
+    unknown path as a debug page.
+    """
+    if request.method in ("GET", "HEAD") and not request.path_info.endswith("/"):
+        target = resolve(f"{request.path_info}/")
+        if getattr(target.func, "should_append_slash", True):
+            return HttpResponsePermanentRedirect(request.get_full_path(force_append_slash=True))
+    return page_not_found(request)
+
+
+class CredentialsFilter(SafeExceptionReporterFilter):
+    """Debug pages and error reports: besides Django's secret-looking names, any password inside a URL is hidden.
+
+    CELERY_BROKER_URL, CACHES, PAYMENT_SERVICE_URL and the environment (which runserver copies into request.META)
+    carry credentials as scheme://user:password@host.
+    """
+
+    url_credentials = re.compile(r"(?<=://)[^/@\s]*@")
+
+    def cleanse_setting(self, key, value):
+        value = super().cleanse_setting(key, value)
+        return self.cleanse_text(value) if isinstance(value, str) else value
+
+    def get_traceback_frame_variables(self, request, tb_frame):
+        variables = super().get_traceback_frame_variables(request, tb_frame)
+        return [(name, self.cleanse_text(value) if isinstance(value, str) else value) for name, value in variables]
+
+    def cleanse_text(self, text: str) -> str:
+        return self.url_credentials.sub(f"{self.cleansed_substitute}@", str(text))  # str(): settings may be lazy
 
 
 bad_request = json_error_view(400, "request", "bad_request", "The request could not be understood.")

@@ -2,11 +2,14 @@
 
 import os
 import re
+import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from corsheaders.defaults import default_headers as default_cors_headers
 from django.core.exceptions import ImproperlyConfigured
+from django.core.management.utils import get_random_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -70,20 +73,46 @@ def env_seconds_range(name: str, default: str) -> tuple[float, float]:
     return bounds
 
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
+def local_secret_key(path: Path) -> str:
+    """This checkout's own key, made on first use so admin sessions survive restarts.
+
+    Written to a temporary file, then linked into place: processes starting together all read the one key that won.
+    """
+    if not path.exists():
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.")  # mode 0600
+        with os.fdopen(descriptor, "w") as file:
+            file.write(get_random_secret_key())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another process was first; its key is the one
+        finally:
+            os.unlink(temporary)
+    key = path.read_text().strip()
+    if not key:
+        raise ImproperlyConfigured(f"{path} is empty; delete it and a new secret key is made")
+    return key
+
+
+# Production (make serve) is strict: no debug, a secret key and allowed hosts given, HTTPS only. Anything else is a
+# local run on http://127.0.0.1:8000, with debug off unless asked for (make dev) and a generated key.
+PRODUCTION = env_bool("DJANGO_PRODUCTION", False)
+DEBUG = env_bool("DJANGO_DEBUG", False)
+if PRODUCTION and DEBUG:
+    raise ImproperlyConfigured("DJANGO_DEBUG=1 is not allowed with DJANGO_PRODUCTION=1")
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("DJANGO_SECRET_KEY is required when DJANGO_DEBUG=0")
-    SECRET_KEY = "django-insecure-local-development-only"
+    if PRODUCTION:
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY is required when DJANGO_PRODUCTION=1")
+    SECRET_KEY = local_secret_key(Path(os.environ.get("DJANGO_SECRET_KEY_FILE") or BASE_DIR / ".secret_key"))
 
-ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "" if PRODUCTION else "localhost,127.0.0.1,[::1]")
 if not ALLOWED_HOSTS:
-    raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS is required when DJANGO_DEBUG=0, e.g. orders.example.com")
+    raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS is required when DJANGO_PRODUCTION=1, e.g. orders.example.com")
 
 # Production behind a TLS-terminating proxy: HTTPS only, secure cookies, HSTS (see README, "Running in production").
-SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", PRODUCTION)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # load balancers probe over plain HTTP
 BEHIND_PROXY = env_bool("DJANGO_BEHIND_PROXY", False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
@@ -91,7 +120,7 @@ SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0)
 # With HSTS on, subdomains and browser preload lists follow unless switched off one by one.
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", SECURE_HSTS_SECONDS > 0)
 SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", SECURE_HSTS_SECONDS > 0)
-SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", PRODUCTION)
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
@@ -108,9 +137,12 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "orders",
     "metrics",
+    "axes",
 ]
 
 MIDDLEWARE = [
+    # First, so a bad Host or too many fields gets the API's JSON 4xx, never a debug page (unknown paths: urls.py).
+    "order_system.middleware.RejectBadRequests",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -120,6 +152,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # answers a locked-out login with 429
 ]
 
 ROOT_URLCONF = "order_system.urls"
@@ -190,6 +223,15 @@ CACHES = {
 METRICS_SHARDS = env_int("METRICS_SHARDS", 1 if DATABASES["default"]["ENGINE"].endswith("sqlite3") else 8, minimum=1)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Admin logins are throttled by django-axes: after ADMIN_LOGIN_FAILURE_LIMIT failures a username is locked whichever
+# address tries it, and an address whichever usernames it tries, for ADMIN_LOGIN_COOLOFF_MINUTES. Its backend comes
+# first, so a locked-out attempt is refused before any password is hashed.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("ADMIN_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("ADMIN_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_CLIENT_IP_CALLABLE = "order_system.middleware.client_address"  # the address the API's throttles see
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -317,6 +359,9 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "inte
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=600)}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
+# Debug pages and error reports hide the password in any URL (CELERY_BROKER_URL, CACHES, PAYMENT_SERVICE_URL, ...).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "order_system.errors.CredentialsFilter"
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -328,5 +373,6 @@ LOGGING = {
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.db.backends": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},  # failures and lockouts, not a banner at every command or a line per check
     },
 }

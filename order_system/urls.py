@@ -21,6 +21,8 @@ urlpatterns = [
     path("dashboard/", dashboard, name="dashboard"),
     # Any other /api/ path gets the API's JSON 404, also with DEBUG on (where handler404 is bypassed).
     re_path(r"^api/", errors.page_not_found),
+    # So does any other path, unless a GET lacks only its trailing slash (errors.no_route).
+    re_path(r"", errors.no_route),
 ]
 
 handler400 = errors.bad_request

@@ -27,8 +27,9 @@ def check_settings(**env: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": ""}, "DJANGO_SECRET_KEY is required"),
-        ({"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "x" * 50}, "DJANGO_ALLOWED_HOSTS is required"),
+        ({"DJANGO_PRODUCTION": "1", "DJANGO_SECRET_KEY": ""}, "DJANGO_SECRET_KEY is required"),
+        ({"DJANGO_PRODUCTION": "1", "DJANGO_SECRET_KEY": "x" * 50}, "DJANGO_ALLOWED_HOSTS is required"),
+        ({"DJANGO_PRODUCTION": "1", "DJANGO_DEBUG": "1"}, "DJANGO_DEBUG=1 is not allowed with DJANGO_PRODUCTION=1"),
         ({"ORDER_CREATE_RATE": "100"}, "ORDER_CREATE_RATE must look like 100/s"),
         ({"ORDER_QUEUE_BACKEND": "rabbit"}, "ORDER_QUEUE_BACKEND must be one of thread, celery, immediate or a dotted"),
         (
@@ -73,7 +74,7 @@ def test_processing_seconds_accepts_a_fixed_time_or_a_range(value):
 
 
 def test_production_settings_start_with_a_secret_key_and_allowed_hosts():
-    result = check_settings(DJANGO_DEBUG="0", DJANGO_SECRET_KEY="x" * 50, DJANGO_ALLOWED_HOSTS="a.example")
+    result = check_settings(DJANGO_PRODUCTION="1", DJANGO_SECRET_KEY="x" * 50, DJANGO_ALLOWED_HOSTS="a.example")
     assert result.returncode == 0, result.stderr
 
 

@@ -1,0 +1,73 @@
+"""Middleware of our own, and the client address that login throttling counts by."""
+
+import logging
+
+from django.conf import settings
+from django.core.exceptions import (
+    BadRequest,
+    DisallowedHost,
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
+from django.http import Http404, JsonResponse
+from django.http.multipartparser import MultiPartParserError
+from rest_framework.throttling import BaseThrottle
+
+from order_system.errors import bad_request, error_body, page_not_found
+
+logger = logging.getLogger("django.security")
+
+
+class RejectBadRequests:
+    """The first middleware: a request Django would refuse deeper down gets the API's JSON 4xx here, DEBUG on or off.
+
+    With DEBUG on, Django answers a bad Host, too many fields or a view's SuspiciousOperation with its debug page
+    (tracebacks and settings), and rendering that page for 1,001 query parameters fails again into a 500.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.refusal(request) or self.get_response(request)
+
+    def refusal(self, request) -> JsonResponse | None:
+        """The answer to a request whose Host, query string or form body Django will not accept; None if it will."""
+        try:
+            request.get_host()
+        except DisallowedHost as exc:
+            return refuse(exc, 400, "Host", "disallowed_host", "This server does not answer to this Host.")
+        try:
+            request.GET  # noqa: B018 - Django parses the query string on first use
+        except TooManyFieldsSent as exc:
+            detail = f"The query string has more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} parameters."
+            return refuse(exc, 400, "query", "too_many_fields", detail)
+        try:
+            request.POST  # noqa: B018 - a form body (the admin's) is parsed now; the API's JSON is left unread
+        except RequestDataTooBig as exc:
+            return refuse(exc, 413, "body", "too_large", "The request body is larger than 1 MB.")
+        except (TooManyFieldsSent, TooManyFilesSent, MultiPartParserError) as exc:
+            return refuse(exc, 400, "body", "invalid", "The form body has too many fields or files, or is malformed.")
+        return None
+
+    def process_exception(self, request, exception):
+        """A view's Http404 or bad request: the JSON answer Django gives with DEBUG off, not its debug page."""
+        if isinstance(exception, Http404):
+            return page_not_found(request)
+        if isinstance(exception, SuspiciousOperation | BadRequest):
+            logger.warning("Bad request to %s: %s", request.path, exception)
+            return bad_request(request)
+        return None
+
+
+def refuse(exc: Exception, status_code: int, attr: str, code: str, detail: str) -> JsonResponse:
+    """One error in the API's shape, with Django's reason in the log."""
+    logger.warning("Refused a request: %s", exc)
+    return JsonResponse(error_body(status_code, [{"attr": attr, "code": code, "detail": detail}]), status=status_code)
+
+
+def client_address(request) -> str:
+    """The client's address as the API's throttles see it: behind the proxy, the one it adds to X-Forwarded-For."""
+    return BaseThrottle().get_ident(request)
