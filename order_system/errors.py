@@ -150,7 +150,7 @@ length_required = json_error_view(
     411,
     "Content-Length",
     "length_required",
-    "Send the body with a Content-Length: chunked transfer encoding is not accepted.",
+    "Send the body with a Content-Length: a chunked body, or one streamed without a length, is not accepted.",
 )
 page_not_found = json_error_view(404, "path", "not_found", "Nothing is at this path (API paths end with a slash).")
 method_not_allowed = json_error_view(405, "method", "method_not_allowed", "This page only answers GET.")

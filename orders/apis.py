@@ -43,7 +43,7 @@ IDEMPOTENCY_KEY = OpenApiParameter(
 
 
 # Every operation that can receive a body answers these the same way (order_system/parsers.py, middleware.py).
-LENGTH_REQUIRED = "A chunked body (Transfer-Encoding): send it with a Content-Length."
+LENGTH_REQUIRED = "A body without a Content-Length (chunked, or streamed over HTTP/2): send one with it."
 UNSUPPORTED_BODY = "Content-Type other than application/json (charset=utf-8 optional), or a Content-Encoding."
 
 RESPONSE_HEADERS = [

@@ -1,6 +1,7 @@
 """Malformed requests: each gets a JSON 4xx that names what is wrong, and nothing is stored."""
 
 import http.client
+import io
 import json
 import socket
 
@@ -138,6 +139,20 @@ def test_a_chunked_body_is_a_411_asking_for_a_content_length(api):
     response = api.post(URL, ORDER, content_type="application/json", headers={"Transfer-Encoding": "chunked"})
 
     assert_error(response, 411, "Content-Length")
+
+
+def test_an_http2_body_without_a_content_length_is_a_411(api):
+    # What granian hands Django for an HTTP/2 request whose body came without content-length (curl -T - over h2c).
+    response = api.generic(
+        "POST", URL, SERVER_PROTOCOL="HTTP/2", CONTENT_TYPE="application/json", **{"wsgi.input": io.BytesIO(ORDER)}
+    )
+
+    assert_error(response, 411, "Content-Length")
+
+
+def test_an_http2_request_without_a_body_is_served(api):
+    # A real server's input, as io.BytesIO, reads b"" at the end of the stream; the test client's own would raise.
+    assert api.generic("GET", URL, SERVER_PROTOCOL="HTTP/2", **{"wsgi.input": io.BytesIO()}).status_code == 200
 
 
 @pytest.mark.parametrize("encoding", ["gzip", "br", "deflate", "x-gzip", "identity, gzip", ""])
