@@ -3,15 +3,15 @@ says, every schema-valid request accepted and every invalid one refused; then th
 
 import hypothesis
 import pytest
-import requests
 import schemathesis
 from schemathesis.config import SchemathesisConfig
 
-from tests.helpers import Server, SqliteDatabase
+from tests.helpers import Server, SqliteDatabase, request
 
 SEED = 20261128
 CONFIG = {
     "seed": SEED,
+    "request-timeout": 30,  # a hung server fails the test instead of stalling the suite
     # A valid request may still meet the state it finds: an unknown order (404), an order that is no longer PENDING
     # or an order_id already taken (409), an Idempotency-Key already used with another body (422).
     "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "404", "409", "422"]}},
@@ -47,7 +47,8 @@ def test_each_operation_conforms_to_its_schema(case):
 
 
 def test_a_created_order_links_to_its_read_status_and_cancel(server):
-    create = requests.get(f"{server.url}/api/schema/?format=json", timeout=30).json()["paths"]["/api/orders/"]["post"]
+    _, api = request(server.url, "GET", "/api/schema/?format=json")
+    create = api["paths"]["/api/orders/"]["post"]
     links = create["responses"]["201"]["links"]
 
     assert {link["operationId"] for link in links.values()} == {"orders_retrieve", "orders_status", "orders_cancel"}
