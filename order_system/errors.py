@@ -21,6 +21,15 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "too_large"
 
 
+class UnsupportedContentEncoding(exceptions.APIException):
+    """The body is compressed or otherwise encoded; only identity (no Content-Encoding) is read."""
+
+    status_code = status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
+    default_detail = "Send the body without a Content-Encoding (or with identity): compressed bodies are not accepted."
+    default_code = "unsupported_encoding"
+    headers = {"Accept-Encoding": "identity"}  # RFC 9110 15.5.16: say which codings would have been accepted
+
+
 class Conflict(exceptions.APIException):
     """The request clashes with the current state; extra facts (such as the current status) join the body."""
 
@@ -45,6 +54,7 @@ class UnprocessableEntity(exceptions.APIException):
 ATTR_BY_EXCEPTION = {
     exceptions.ParseError: "body",
     PayloadTooLarge: "body",
+    UnsupportedContentEncoding: "Content-Encoding",
     exceptions.UnsupportedMediaType: "Content-Type",
     exceptions.NotAcceptable: "Accept",
     exceptions.MethodNotAllowed: "method",
@@ -94,6 +104,8 @@ def exception_handler(exc, context):
         **error_body(response.status_code, list(flatten(exc.detail, default_attr))),
         **getattr(exc, "extra", {}),
     }
+    for name, value in getattr(exc, "headers", {}).items():
+        response[name] = value
     return response
 
 
@@ -177,6 +189,12 @@ class CredentialsFilter(SafeExceptionReporterFilter):
 
 bad_request = json_error_view(400, "request", "bad_request", "The request could not be understood.")
 permission_denied = json_error_view(403, "request", "permission_denied", "You may not do this.")
+length_required = json_error_view(
+    411,
+    "Content-Length",
+    "length_required",
+    "Send the body with a Content-Length: a chunked body, or one streamed without a length, is not accepted.",
+)
 page_not_found = json_error_view(404, "path", "not_found", "Nothing is at this path (API paths end with a slash).")
 method_not_allowed = json_error_view(405, "method", "method_not_allowed", "This page only answers GET.")
 server_error = json_error_view(500, "request", "server_error", "Something went wrong on our side.")

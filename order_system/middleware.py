@@ -15,7 +15,7 @@ from django.http import Http404, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from rest_framework.throttling import BaseThrottle
 
-from order_system.errors import bad_request, error_body, page_not_found
+from order_system.errors import bad_request, error_body, length_required, page_not_found
 
 logger = logging.getLogger("django.security")
 
@@ -24,7 +24,8 @@ class RejectBadRequests:
     """The first middleware: a request Django would refuse deeper down gets the API's JSON 4xx here, DEBUG on or off.
 
     With DEBUG on, Django answers a bad Host, too many fields or a view's SuspiciousOperation with its debug page
-    (tracebacks and settings), and rendering that page for 1,001 query parameters fails again into a 500.
+    (tracebacks and settings), and rendering that page for 1,001 query parameters fails again into a 500. A body
+    without a Content-Length would be read as empty by everything after this, so it is refused before anything reads.
     """
 
     def __init__(self, get_response):
@@ -39,6 +40,8 @@ class RejectBadRequests:
             request.get_host()
         except DisallowedHost as exc:
             return refuse(exc, 400, "Host", "disallowed_host", "This server does not answer to this Host.")
+        if has_body_without_length(request.META):
+            return length_required(request)
         try:
             request.GET  # noqa: B018 - Django parses the query string on first use
         except TooManyFieldsSent as exc:
@@ -66,6 +69,21 @@ def refuse(exc: Exception, status_code: int, attr: str, code: str, detail: str) 
     """One error in the API's shape, with Django's reason in the log."""
     logger.warning("Refused a request: %s", exc)
     return JsonResponse(error_body(status_code, [{"attr": attr, "code": code, "detail": detail}]), status=status_code)
+
+
+def has_body_without_length(meta: dict) -> bool:
+    """Whether the request carries a body that no Content-Length measures: chunked, or streamed over HTTP/2.
+
+    Django reads a request body by its Content-Length alone, so under WSGI such a body looks empty, and DRF, seeing no
+    length, never calls the parser. Refusing it with a 411 is simpler and safer than reading to the end of the stream.
+    """
+    if "HTTP_TRANSFER_ENCODING" in meta:
+        return True
+    if meta.get("CONTENT_LENGTH") or meta.get("SERVER_PROTOCOL", "").startswith("HTTP/1"):
+        return False  # in HTTP/1, no Content-Length and no Transfer-Encoding means no body (RFC 9112 6.3)
+    # HTTP/2 and later frame a body themselves: the only way to know one came is to look. A request refused here is
+    # never read further, so the byte taken does not matter.
+    return meta["wsgi.input"].read(1) != b""
 
 
 def client_address(request) -> str:

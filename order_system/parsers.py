@@ -1,25 +1,42 @@
-"""The API's only parser: strict JSON objects with exact decimals."""
+"""The API's only parser, strict JSON objects with exact decimals, and the negotiation that picks it."""
 
 import json
+import re
 from decimal import Decimal
 
 from django.conf import settings
-from rest_framework.exceptions import ParseError
+from rest_framework.exceptions import ParseError, UnsupportedMediaType
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import BaseParser
 
-from order_system.errors import PayloadTooLarge
+# The module, not its names: errors.py imports DRF's views, whose APIView loads this parser while errors.py is still
+# half imported (when the middleware is the first to import errors).
+from order_system import errors
 
 
 class StrictJSONParser(BaseParser):
-    """UTF-8 JSON objects only: numbers stay exact Decimals; NaN, duplicate keys and bodies over 1 MB are refused."""
+    """UTF-8 JSON objects only: numbers stay exact Decimals; NaN, duplicate keys, compressed, truncated and over 1 MB
+    bodies are refused."""
 
     media_type = "application/json"
+    # Matched in full and case-insensitively by StrictContentNegotiation; UTF-8 is the only charset JSON has (RFC 8259).
+    content_type = re.compile(r'application/json(?:[ \t]*;[ \t]*charset=(?:utf-8|"utf-8"))?', re.IGNORECASE)
 
     def parse(self, stream, media_type=None, parser_context=None):
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        body = stream.read(limit + 1)
-        if len(body) > limit:
-            raise PayloadTooLarge()
+        meta = parser_context["request"].META
+        if meta.get("HTTP_CONTENT_ENCODING", "identity").strip(" \t").lower() != "identity":
+            raise errors.UnsupportedContentEncoding()
+        # DRF calls a parser only for a positive Content-Length; a chunked body never gets here (see middleware.py).
+        length = int(meta.get("CONTENT_LENGTH") or 0)
+        if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+            raise errors.PayloadTooLarge()
+        body = stream.read(length)
+        # The client closed its side early: what arrived is part of a body, which could still be valid JSON.
+        if len(body) < length:
+            raise ParseError(
+                f"The body ended after {len(body)} of the {length} bytes its Content-Length announced.",
+                code="truncated",
+            )
         try:
             data = json.loads(
                 body.decode("utf-8"),
@@ -34,6 +51,23 @@ class StrictJSONParser(BaseParser):
         if not isinstance(data, dict):
             raise ParseError("The body must be a JSON object.")
         return data
+
+
+class StrictContentNegotiation(DefaultContentNegotiation):
+    """A body's parser is the one whose content_type matches the request's Content-Type in full.
+
+    DRF's own matching lets `*/*` or `application/*` pick any parser, and ignores parameters such as charset=latin-1.
+    """
+
+    def select_parser(self, request, parsers):
+        content_type = request.content_type.strip(" \t")
+        for parser in parsers:
+            if parser.content_type.fullmatch(content_type):
+                return parser
+        raise UnsupportedMediaType(
+            content_type,
+            detail=f'Send Content-Type: application/json (charset=utf-8 is optional), not "{content_type}".',
+        )
 
 
 def _refuse_constant(name: str):

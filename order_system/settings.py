@@ -141,7 +141,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First, so a bad Host or too many fields gets the API's JSON 4xx, never a debug page (unknown paths: urls.py).
+    # First, so a bad Host or too many fields gets the API's JSON 4xx, never a debug page (unknown paths: urls.py),
+    # and a body without a Content-Length is refused before anything (CSRF, sessions, the admin's forms) reads it.
     "order_system.middleware.RejectBadRequests",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -267,6 +268,7 @@ if ORDER_CREATE_RATE and not re.fullmatch(r"[1-9]\d*/(s|sec|m|min|h|hour|d|day)"
 
 REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["order_system.parsers.StrictJSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "order_system.parsers.StrictContentNegotiation",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "order_system.auth.BearerTokenAuthentication",
@@ -293,6 +295,8 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI from the drf-spectacular-sidecar package: /api/docs/ works offline, with no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # drf-spectacular has no way to declare OpenAPI links, so a hook adds them (the first hook is the default).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "orders.apis.add_order_links"],
 }
 
 # Where accepted orders are processed (see README, "Processing" and "Scaling out"): a backend class by dotted path,

@@ -6,7 +6,7 @@ import uuid
 from django.utils.encoding import escape_uri_path
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound, ParseError, ValidationError
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
@@ -25,15 +25,26 @@ from orders.serializers import (
 )
 from orders.services import IdempotencyKeyReused, OrderAlreadyExists, OrderNotInStatus, order_cancel, order_create
 
-QUOTED_STRING = re.compile(r'"((?:[^"\\]|\\["\\])*)"')  # RFC 8941 sf-string: only \" and \\ are escapes
+# 1 to 255 visible ASCII characters, bare or as an RFC 8941 sf-string (IETF draft). A bare key has no comma: WSGI
+# joins two Idempotency-Key headers with one, and "a,b" must not pass for one key. A quoted key may hold a comma and
+# spaces; two quoted keys joined, '"a","b"', are not one sf-string. The schema declares this same pattern.
+IDEMPOTENCY_KEY_PATTERN = r'^(?:[!#-+\--~]{1,255}|"(?:[ !#-\[\]-~]|\\["\\]){1,255}")$'
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
     location=OpenApiParameter.HEADER,
     required=False,
-    description="Up to 255 printable ASCII characters, bare or quoted. A retry with the same key and body "
-    "returns the original order with `Idempotent-Replayed: true`; the same key with another body is a 422.",
+    type={"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
+    description="1 to 255 visible ASCII characters. Bare, a key may not contain a comma, a double quote or a space: "
+    "two Idempotency-Key headers reach the server joined by a comma, so a comma means two keys and is a 400. As an "
+    'RFC 8941 quoted string (`"a, b"`, with `\\"` and `\\\\` as the only escapes) it may hold all three. A retry '
+    "with the same key and body returns the original order with `Idempotent-Replayed: true`; the same key with "
+    "another body is a 422.",
 )
 
+
+# Every operation that can receive a body answers these the same way (order_system/parsers.py, middleware.py).
+LENGTH_REQUIRED = "A body without a Content-Length (chunked, or streamed over HTTP/2): send one with it."
+UNSUPPORTED_BODY = "Content-Type other than application/json (charset=utf-8 optional), or a Content-Encoding."
 
 RESPONSE_HEADERS = [
     OpenApiParameter(
@@ -60,10 +71,11 @@ class OrderCreateApi(APIView):
         parameters=[IDEMPOTENCY_KEY, *RESPONSE_HEADERS],
         responses={
             201: OrderOutputSerializer,
-            400: error_response("Invalid body, field or Idempotency-Key."),
+            400: error_response("Invalid or truncated body, field, or Idempotency-Key."),
             409: error_response("An order with this order_id already exists."),
+            411: error_response(LENGTH_REQUIRED),
             413: error_response("Body over 1 MB."),
-            415: error_response("Content-Type is not application/json."),
+            415: error_response(UNSUPPORTED_BODY),
             422: error_response("Idempotency-Key reused with a different body."),
             429: error_response("Over ORDER_CREATE_RATE; Retry-After says when to try again."),
         },
@@ -140,11 +152,15 @@ class OrderCancelApi(APIView):
         request=None,
         responses={
             200: OrderOutputSerializer,
+            400: error_response("The request has a body; cancelling takes none."),
             404: error_response("No such order."),
             409: error_response("The order is not PENDING; the body's `status` says what it is."),
+            411: error_response(LENGTH_REQUIRED),
+            415: error_response(UNSUPPORTED_BODY),
         },
     )
     def post(self, request, order_id: str):
+        refuse_body(request)
         try:
             order = order_cancel(order_id=parse_order_id_or_404(order_id))
         except Order.DoesNotExist:
@@ -156,6 +172,13 @@ class OrderCancelApi(APIView):
                 extra={"status": exc.status},
             ) from None
         return Response(order_output(order))
+
+
+def refuse_body(request) -> None:
+    """An operation without a body: one sent anyway gets the create's checks first, then a 400, never silence."""
+    # Reading request.data first runs the Content-Type, Content-Encoding, truncation and size checks of every body.
+    if request.data or int(request.META.get("CONTENT_LENGTH") or 0):
+        raise ParseError("This operation takes no body.", code="unexpected_body")
 
 
 def order_not_found() -> NotFound:
@@ -180,14 +203,33 @@ def get_order_or_404(order_id: str) -> Order:
 
 
 def parse_idempotency_key(raw: str | None) -> str | None:
-    """The key from the header, bare or as an RFC 8941 quoted string (IETF draft); None when the header is absent."""
+    """The key from the header, bare or unquoted from an RFC 8941 string; None when the header is absent."""
     if raw is None:
         return None
-    key = raw.strip()
+    key = raw.strip(" \t")  # optional whitespace around a field value is not part of it (RFC 9110 5.5)
+    if not re.fullmatch(IDEMPOTENCY_KEY_PATTERN, key):
+        raise ValidationError(
+            {
+                "Idempotency-Key": [
+                    "Send one key of 1 to 255 visible ASCII characters, without a comma, double quote or space unless "
+                    'quoted ("..."); two Idempotency-Key headers arrive joined by a comma and are refused.'
+                ]
+            }
+        )
     if key.startswith('"'):
-        if not (quoted := QUOTED_STRING.fullmatch(key)):
-            raise ValidationError({"Idempotency-Key": ["A quoted key must be a valid RFC 8941 string."]})
-        key = re.sub(r'\\(["\\])', r"\1", quoted.group(1))
-    if not 1 <= len(key) <= 255 or not (key.isascii() and key.isprintable()):
-        raise ValidationError({"Idempotency-Key": ["Must be 1 to 255 printable ASCII characters."]})
+        key = re.sub(r'\\(["\\])', r"\1", key[1:-1])
     return key
+
+
+def add_order_links(result: dict, **kwargs) -> dict:
+    """A drf-spectacular hook: OpenAPI links from a created order to its read, status and cancel operations.
+
+    Stateful tests (schemathesis) and generated clients follow them with the new order's real id.
+    """
+    order_id = {"order_id": "$response.body#/order_id"}
+    result["paths"]["/api/orders/"]["post"]["responses"]["201"]["links"] = {
+        "GetOrder": {"operationId": "orders_retrieve", "parameters": order_id, "description": "The whole order."},
+        "GetOrderStatus": {"operationId": "orders_status", "parameters": order_id, "description": "Its status."},
+        "CancelOrder": {"operationId": "orders_cancel", "parameters": order_id, "description": "Cancel it."},
+    }
+    return result

@@ -1,8 +1,15 @@
 """Malformed requests: each gets a JSON 4xx that names what is wrong, and nothing is stored."""
 
+import http.client
+import io
+import json
+import socket
+
 import pytest
 
-from orders.models import Order
+from orders.models import IdempotencyKey, Order
+from tests.factories import OrderFactory
+from tests.helpers import Server, SqliteDatabase
 
 pytestmark = pytest.mark.django_db
 
@@ -121,3 +128,187 @@ def test_post_to_a_mistyped_url_is_a_json_404_even_with_csrf_checks():
 
 def test_head_on_healthz_is_allowed(client):
     assert client.head("/healthz").status_code == 200
+
+
+# Strict HTTP: what a body's headers say must be what the server reads, or the request is refused.
+
+ORDER = b'{"user_id": "u", "item_ids": [1], "total_amount": "9.99"}'
+
+
+def test_a_chunked_body_is_a_411_asking_for_a_content_length(api):
+    response = api.post(URL, ORDER, content_type="application/json", headers={"Transfer-Encoding": "chunked"})
+
+    assert_error(response, 411, "Content-Length")
+
+
+def test_an_http2_body_without_a_content_length_is_a_411(api):
+    # What granian hands Django for an HTTP/2 request whose body came without content-length (curl -T - over h2c).
+    response = api.generic(
+        "POST", URL, SERVER_PROTOCOL="HTTP/2", CONTENT_TYPE="application/json", **{"wsgi.input": io.BytesIO(ORDER)}
+    )
+
+    assert_error(response, 411, "Content-Length")
+
+
+def test_an_http2_request_without_a_body_is_served(api):
+    # A real server's input, as io.BytesIO, reads b"" at the end of the stream; the test client's own would raise.
+    assert api.generic("GET", URL, SERVER_PROTOCOL="HTTP/2", **{"wsgi.input": io.BytesIO()}).status_code == 200
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "br", "deflate", "x-gzip", "identity, gzip", ""])
+def test_a_content_encoding_other_than_identity_is_a_415(api, encoding):
+    response = api.post(URL, ORDER, content_type="application/json", headers={"Content-Encoding": encoding})
+
+    assert_error(response, 415, "Content-Encoding")
+    assert response["Accept-Encoding"] == "identity"
+
+
+@pytest.mark.parametrize("encoding", ["identity", "IDENTITY"])
+def test_the_identity_content_encoding_is_accepted(api, encoding):
+    response = api.post(URL, ORDER, content_type="application/json", headers={"Content-Encoding": encoding})
+
+    assert response.status_code == 201
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "*/*",
+        "application/*",
+        "application/json; charset=latin-1",
+        "application/json; charset=utf-16",
+        "application/json; charset=utf-8; boundary=x",
+        "application/json; version=2",
+    ],
+)
+def test_a_content_type_other_than_json_in_utf8_is_a_415(api, content_type):
+    response = api.generic("POST", URL, ORDER, content_type=content_type)
+
+    assert_error(response, 415, "Content-Type")
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/json", "Application/JSON", "application/json; charset=utf-8", 'application/json;CHARSET="UTF-8"'],
+)
+def test_json_with_an_optional_utf8_charset_is_accepted(api, content_type):
+    assert api.post(URL, ORDER, content_type=content_type).status_code == 201
+
+
+def test_two_idempotency_key_headers_are_a_400(api):
+    # WSGI servers join repeated headers with a comma (gunicorn and granian alike; see the raw-socket test below).
+    response = api.post(URL, ORDER, content_type="application/json", HTTP_IDEMPOTENCY_KEY="a,b")
+
+    assert_error(response, 400, "Idempotency-Key")
+
+
+def test_a_quoted_idempotency_key_may_hold_a_comma(api):
+    response = api.post(URL, ORDER, content_type="application/json", headers={"Idempotency-Key": '"a,b"'})
+
+    assert response.status_code == 201
+    assert IdempotencyKey.objects.get().key == "a,b"
+
+
+@pytest.mark.parametrize("key", ["a b", "a\x0b", "\x0ca"])
+def test_an_idempotency_key_outside_its_schema_pattern_is_a_400(api, key):
+    response = api.post(URL, ORDER, content_type="application/json", headers={"Idempotency-Key": key})
+
+    assert_error(response, 400, "Idempotency-Key")
+
+
+def test_spaces_around_an_idempotency_key_are_not_part_of_it(api):
+    first = api.post(URL, ORDER, content_type="application/json", headers={"Idempotency-Key": " k\t"})
+    again = api.post(URL, ORDER, content_type="application/json", headers={"Idempotency-Key": "k"})
+
+    assert again["Idempotent-Replayed"] == "true"
+    assert again.json()["order_id"] == first.json()["order_id"]
+
+
+@pytest.fixture
+def cancel_url():
+    return f"/api/orders/{OrderFactory().order_id}/cancel/"
+
+
+@pytest.mark.parametrize("body", [b"{}", ORDER, b"x"])
+def test_a_body_on_cancel_is_a_400_and_cancels_nothing(api, cancel_url, body):
+    response = api.post(cancel_url, body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert [error["attr"] for error in response.json()["errors"]] == ["body"]
+    assert Order.objects.get().status == Order.Status.PENDING
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "attr"),
+    [
+        ({"Transfer-Encoding": "chunked"}, 411, "Content-Length"),
+        ({"Content-Encoding": "gzip"}, 415, "Content-Encoding"),
+        ({"Content-Type": "*/*"}, 415, "Content-Type"),
+    ],
+)
+def test_a_body_on_cancel_gets_the_same_checks_as_any_body(api, cancel_url, headers, status, attr):
+    content_type = headers.pop("Content-Type", "application/json")
+
+    response = api.post(cancel_url, b"{}", content_type=content_type, headers=headers)
+
+    assert response.status_code == status
+    assert [error["attr"] for error in response.json()["errors"]] == [attr]
+    assert Order.objects.get().status == Order.Status.PENDING
+
+
+def test_cancel_without_a_body_needs_no_content_type(api, cancel_url):
+    assert api.generic("POST", cancel_url).status_code == 200
+
+
+# The same rules over real sockets, against a real server: what its WSGI layer hands Django is what they guard.
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    """One real server for this module's raw-socket tests; starting one per test would triple their time."""
+    workdir = tmp_path_factory.mktemp("raw")
+    server = Server(SqliteDatabase(workdir / "orders.sqlite3"), workdir / "server.log")
+    server.start()
+    yield server
+    server.stop()
+
+
+def raw_request(server, head: bytes, body: bytes = b"", half_close: bool = False) -> tuple[int, dict]:
+    """Send bytes as they are; half_close shuts our sending side, as a client that gave up mid-body would."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(head.replace(b"\n", b"\r\n") + b"\r\n" + body)
+        if half_close:
+            sock.shutdown(socket.SHUT_WR)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        return response.status, json.loads(response.read())
+
+
+POST_HEAD = b"POST /api/orders/ HTTP/1.1\nHost: 127.0.0.1\nConnection: close\nContent-Type: application/json\n"
+
+
+def test_a_chunked_body_over_a_real_socket_is_a_411_and_stores_nothing(live):
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(ORDER), ORDER)
+
+    status, body = raw_request(live, POST_HEAD + b"Transfer-Encoding: chunked\n", chunked)
+
+    assert (status, [error["attr"] for error in body["errors"]]) == (411, ["Content-Length"])
+    assert live.database.query("SELECT COUNT(*) FROM orders_order") == [(0,)]
+
+
+def test_a_body_shorter_than_its_content_length_is_a_400_and_stores_nothing(live):
+    head = POST_HEAD + b"Content-Length: %d\n" % (len(ORDER) + 10)
+
+    status, body = raw_request(live, head, ORDER, half_close=True)
+
+    assert (status, [error["attr"] for error in body["errors"]]) == (400, ["body"])
+    assert body["errors"][0]["code"] == "truncated"
+    assert live.database.query("SELECT COUNT(*) FROM orders_order") == [(0,)]
+
+
+def test_two_idempotency_key_headers_over_a_real_socket_are_a_400(live):
+    head = POST_HEAD + b"Content-Length: %d\nIdempotency-Key: a\nIdempotency-Key: b\n" % len(ORDER)
+
+    status, body = raw_request(live, head, ORDER)
+
+    assert (status, [error["attr"] for error in body["errors"]]) == (400, ["Idempotency-Key"])
