@@ -5,6 +5,7 @@ import unicodedata
 from datetime import UTC
 from decimal import Decimal
 
+from django.core.validators import RegexValidator
 from django.db import models
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -130,6 +131,12 @@ class OrderOutputSerializer(OrderModelSerializer):
         fields = read_only_fields = ["order_id", "user_id", "item_ids", "total_amount", *STATUS_FIELDS[1:]]
 
 
+# no_control_characters as a pattern, which the schema shows (it matches no Cc character: U+0000-001F, U+007F-009F).
+NO_CONTROL_CHARACTERS = RegexValidator(
+    r"^[^\x00-\x1f\x7f-\x9f]*$", "Must not contain control characters.", code="control_characters"
+)
+
+
 class OrderListFilterSerializer(serializers.Serializer):
     """The order list's filters (the paginator reads cursor and page_size); a bad one is a 400 that names it."""
 
@@ -143,7 +150,7 @@ class OrderListFilterSerializer(serializers.Serializer):
         max_length=128,
         required=False,
         trim_whitespace=False,
-        validators=[no_control_characters],
+        validators=[NO_CONTROL_CHARACTERS],
         help_text="Exactly as the order was placed with, whitespace included.",
     )
 

@@ -87,3 +87,16 @@ def test_pages_list_ties_newest_first_by_order_id_and_previous_walks_back(api, q
     assert pages[0]["previous"] is None and pages[-1]["next"] is None
     assert [ids(page) for page in back] == [ids(page) for page in pages[-2::-1]]
     assert back[-1]["previous"] is None
+
+
+def test_an_empty_page_links_back_to_the_page_that_ends_with_its_cursors_order(api):
+    orders = tie(4, status=Order.Status.PENDING)
+    first = api.get("/api/orders/?status=PENDING&page_size=2").json()
+    for order in orders:
+        if str(order.order_id) not in ids(first):
+            assert api.post(f"/api/orders/{order.order_id}/cancel/").status_code == 200
+
+    empty = api.get(first["next"]).json()
+
+    assert (empty["results"], empty["next"]) == ([], None)
+    assert ids(api.get(empty["previous"]).json()) == ids(first)
