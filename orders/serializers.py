@@ -131,9 +131,9 @@ class OrderOutputSerializer(OrderModelSerializer):
         fields = read_only_fields = ["order_id", "user_id", "item_ids", "total_amount", *STATUS_FIELDS[1:]]
 
 
-# no_control_characters as a pattern, which the schema shows (it matches no Cc character: U+0000-001F, U+007F-009F).
+# no_control_characters as a pattern, which the schema shows: no Cc character (U+0000-001F, U+007F-009F).
 NO_CONTROL_CHARACTERS = RegexValidator(
-    r"^[^\x00-\x1f\x7f-\x9f]*$", "Must not contain control characters.", code="control_characters"
+    r"\A[^\x00-\x1f\x7f-\x9f]*\Z", "Must not contain control characters.", code="control_characters"
 )
 
 

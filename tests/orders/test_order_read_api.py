@@ -137,6 +137,7 @@ A_CURSOR = "n1764300000000000." + "0" * 32  # a valid one: after 2025-11-28T03:2
         ("user_id=" + "x" * 129, "user_id"),
         ("user_id=", "user_id"),
         ("user_id=a%00b", "user_id"),
+        ("user_id=alice%0A", "user_id"),
         ("cursor=", "cursor"),
         ("cursor=garbage", "cursor"),
         ("cursor=%25%25%25", "cursor"),
