@@ -18,7 +18,6 @@ from orders.models import Order
 # so every string this matches is a position the list can start from.
 CURSOR = re.compile(r"[np][0-9]{1,16}\.[0-9a-f]{32}")
 MAX_CREATED_AT = 10**16 - 1
-MAX_ORDER_ID = 2**128 - 1
 PAGE_SIZE = re.compile(r"0*([1-9][0-9]{0,2})")  # ASCII digits only: int() also takes " 5", "+5", Arabic-Indic digits
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
@@ -50,8 +49,8 @@ class Position:
 
     def step(self, by: int) -> "Position":
         """The position just after (by=1) or just before (by=-1) this one in (created_at, order_id) order."""
-        created_at, order_id = divmod(self.created_at * (MAX_ORDER_ID + 1) + self.order_id + by, MAX_ORDER_ID + 1)
-        return Position(created_at, order_id)
+        carry, order_id = divmod(self.order_id + by, 2**128)  # past the last (or first) UUID, created_at moves on
+        return Position(self.created_at + carry, order_id)
 
     def cursor(self, direction: str) -> str | None:
         """The cursor of the page on this side of the position (n: after, p: before); None beyond the cursor's range."""

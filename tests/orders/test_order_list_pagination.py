@@ -100,3 +100,16 @@ def test_an_empty_page_links_back_to_the_page_that_ends_with_its_cursors_order(a
 
     assert (empty["results"], empty["next"]) == ([], None)
     assert ids(api.get(empty["previous"]).json()) == ids(first)
+
+
+def test_an_empty_page_walking_back_links_on_to_the_page_that_starts_with_its_cursors_order(api):
+    tie(4, status=Order.Status.PENDING)
+    first = api.get("/api/orders/?status=PENDING&page_size=2").json()
+    second = api.get(first["next"]).json()
+    for order_id in ids(first):
+        assert api.post(f"/api/orders/{order_id}/cancel/").status_code == 200
+
+    empty = api.get(second["previous"]).json()
+
+    assert (empty["results"], empty["previous"]) == ([], None)
+    assert ids(api.get(empty["next"]).json()) == ids(second)
