@@ -5,7 +5,6 @@ shared and noisy, so every figure is a ratio of two measurements taken side by s
 """
 
 import argparse
-import base64
 import http.client
 import json
 import os
@@ -29,7 +28,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from urllib.parse import quote, urlencode
 
 import psycopg
 import redis
@@ -501,9 +499,9 @@ def measure_scale(workdir: Path, size: int, requests: int) -> dict[str, dict]:
     print(f"loading {size:,} orders...", flush=True)
     ids, oldest = bulk_load(database, size)
     subprocess.run([*manage, "metrics_rebuild"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
-    # A cursor as DRF writes it, positioned 90% of the way down the table.
-    position = f"{oldest + timedelta(milliseconds=size // 10):%Y-%m-%d %H:%M:%S.%f}+00:00"
-    deep_cursor = quote(base64.b64encode(urlencode({"p": position}).encode()).decode())
+    # A cursor (orders/pagination.py) positioned 90% of the way down the table.
+    position = oldest + timedelta(milliseconds=size // 10) - datetime(1970, 1, 1, tzinfo=UTC)
+    deep_cursor = f"n{position // timedelta(microseconds=1)}.{'f' * 32}"
     endpoints = {
         "GET /api/metrics/": lambda: "/api/metrics/",
         "GET /api/orders/ (first page)": lambda: "/api/orders/",

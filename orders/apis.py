@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from order_system.auth import ApiClient
 from order_system.errors import Conflict, UnprocessableEntity, error_response
 from orders.models import Order
 from orders.pagination import OrderCursorPagination
@@ -38,7 +39,7 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     "two Idempotency-Key headers reach the server joined by a comma, so a comma means two keys and is a 400. As an "
     'RFC 8941 quoted string (`"a, b"`, with `\\"` and `\\\\` as the only escapes) it may hold all three. A retry '
     "with the same key and body returns the original order with `Idempotent-Replayed: true`; the same key with "
-    "another body is a 422.",
+    "another body is a 422. Keys are the caller's own: each API token, or signed-in user, has its keys.",
 )
 
 
@@ -83,7 +84,9 @@ class OrderCreateApi(APIView):
     def post(self, request):
         idempotency_key = parse_idempotency_key(request.headers.get("Idempotency-Key"))
         try:
-            order, created = order_create(**order_create_input(request.data), idempotency_key=idempotency_key)
+            order, created = order_create(
+                **order_create_input(request.data), idempotency_key=idempotency_key, caller=caller_of(request)
+            )
         except OrderAlreadyExists:
             raise Conflict({"order_id": ["An order with this order_id already exists."]}) from None
         except IdempotencyKeyReused:
@@ -112,7 +115,7 @@ class OrderListApi(APIView):
         filters = OrderListFilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         wanted = filters.validated_data
-        orders = order_list(status=wanted.get("status") or None, user_id=wanted.get("user_id") or None)
+        orders = order_list(status=wanted.get("status") or None, user_id=wanted.get("user_id"))
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(orders, request, view=self)
         return paginator.get_paginated_response(OrderOutputSerializer(page, many=True).data)
@@ -200,6 +203,16 @@ def get_order_or_404(order_id: str) -> Order:
         return order_get(order_id=parse_order_id_or_404(order_id))
     except Order.DoesNotExist:
         raise order_not_found() from None
+
+
+def caller_of(request) -> str:
+    """Whose idempotency keys a request uses: its API token's, its signed-in user's, or, on an open API, everyone's."""
+    user = request.user
+    if isinstance(user, ApiClient):
+        return f"token:{user.pk}"
+    if user is not None and user.is_authenticated:
+        return f"user:{user.pk}"
+    return ""
 
 
 def parse_idempotency_key(raw: str | None) -> str | None:

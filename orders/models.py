@@ -38,12 +38,13 @@ class Order(models.Model):
     updated_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
-        ordering = ["-created_at"]
+        ordering = ["-created_at", "-order_id"]
         indexes = [
-            # Each list query (all, by status, by user) walks one index newest-first and stops at the page size.
-            models.Index(fields=["-created_at"], name="order_created_idx"),
-            models.Index(fields=["status", "-created_at"], name="order_status_created_idx"),
-            models.Index(fields=["user_id", "-created_at"], name="order_user_created_idx"),
+            # Each list query (all, by status, by user) walks one index from its cursor's position, newest first, and
+            # stops at the page size; order_id orders the orders that share a created_at (a GroupCommit batch).
+            models.Index(fields=["-created_at", "-order_id"], name="order_created_id_idx"),
+            models.Index(fields=["status", "-created_at", "-order_id"], name="order_status_created_id_idx"),
+            models.Index(fields=["user_id", "-created_at", "-order_id"], name="order_user_created_id_idx"),
         ]
         constraints = [
             models.CheckConstraint(condition=models.Q(total_amount__gte=0), name="order_total_amount_not_negative"),
@@ -65,9 +66,12 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 
 
 class IdempotencyKey(models.Model):
-    """A client's Idempotency-Key, tied to the order its first request created."""
+    """A client's Idempotency-Key, tied to the order its first request created; each caller has keys of its own."""
 
-    key = models.CharField(max_length=255, primary_key=True)
+    pk = models.CompositePrimaryKey("caller", "key")
+    # Whose key it is: "token:<ApiClient.pk>", "user:<User.pk>", or "" for every caller of an open API.
+    caller = models.CharField(max_length=64)
+    key = models.CharField(max_length=255)
     fingerprint = models.CharField(max_length=64)  # sha256 of the validated request, to tell a retry from a reuse
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)

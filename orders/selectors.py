@@ -14,13 +14,13 @@ def order_get(*, order_id: UUID) -> Order:
 
 
 def order_list(*, status: str | None = None, user_id: str | None = None) -> QuerySet[Order]:
-    """Orders newest first, optionally narrowed by status and user; each filter has its own index."""
+    """Orders newest first, optionally narrowed by status and user (exactly as stored); each has its own index."""
     orders = Order.objects.all()
     if status is not None:
         orders = orders.filter(status=status)
     if user_id is not None:
         orders = orders.filter(user_id=user_id)
-    return orders.order_by("-created_at")
+    return orders.order_by("-created_at", "-order_id")
 
 
 def order_ids_due(*, limit: int) -> list[UUID]:

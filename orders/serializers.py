@@ -131,14 +131,27 @@ class OrderOutputSerializer(OrderModelSerializer):
         fields = read_only_fields = ["order_id", "user_id", "item_ids", "total_amount", *STATUS_FIELDS[1:]]
 
 
-class OrderListFilterSerializer(serializers.Serializer):
-    """Query parameters of the order list; a bad one is a 400 that names it, an empty one means "no filter"."""
+# no_control_characters as a pattern, which the schema shows: no Cc character (U+0000-001F, U+007F-009F).
+NO_CONTROL_CHARACTERS = RegexValidator(
+    r"\A[^\x00-\x1f\x7f-\x9f]*\Z", "Must not contain control characters.", code="control_characters"
+)
 
-    status = serializers.ChoiceField(choices=Order.Status.choices, required=False, allow_blank=True)
-    user_id = StrictCharField(max_length=128, required=False, allow_blank=True)
-    page_size = serializers.IntegerField(min_value=1, max_value=200, required=False)
-    cursor = serializers.CharField(
-        required=False, allow_blank=True, help_text="Opaque; take it from `next` or `previous`."
+
+class OrderListFilterSerializer(serializers.Serializer):
+    """The order list's filters (the paginator reads cursor and page_size); a bad one is a 400 that names it."""
+
+    status = serializers.ChoiceField(
+        choices=Order.Status.choices, required=False, allow_blank=True, help_text="Empty: every status."
+    )
+    # As stored, whitespace included. No order has an empty user_id, so asking for one is a client's mistake (an
+    # unset variable, say): a 400 says so, where an empty list would hide it.
+    user_id = StrictCharField(
+        min_length=1,
+        max_length=128,
+        required=False,
+        trim_whitespace=False,
+        validators=[NO_CONTROL_CHARACTERS],
+        help_text="Exactly as the order was placed with, whitespace included.",
     )
 
 

@@ -68,19 +68,23 @@ def order_create(
     total_amount: Decimal,
     order_id: uuid.UUID | None = None,
     idempotency_key: str | None = None,
+    caller: str = "",
 ) -> tuple[Order, bool]:
-    """Store an order and queue it once committed; returns (order, created), replaying a repeated idempotency key."""
+    """Store an order and queue it once committed; returns (order, created), replaying a repeated idempotency key.
+
+    Idempotency keys belong to a caller (see IdempotencyKey.caller): another caller's key is not a repeat.
+    """
     fingerprint = None
     if idempotency_key is not None:
         fingerprint = _fingerprint(order_id=order_id, user_id=user_id, item_ids=item_ids, total_amount=total_amount)
-        if original := _replay(idempotency_key, fingerprint):
+        if original := _replay(caller, idempotency_key, fingerprint):
             return original, False
     order = Order(order_id=order_id or uuid.uuid4(), user_id=user_id, item_ids=item_ids, total_amount=total_amount)
     try:
-        _order_inserts.run(_NewOrder(order, idempotency_key, fingerprint))
+        _order_inserts.run(_NewOrder(order, caller, idempotency_key, fingerprint))
     except IntegrityError:
         # Someone committed first: a concurrent request with the same key, or an order with the same order_id.
-        if idempotency_key is not None and (original := _replay(idempotency_key, fingerprint)):
+        if idempotency_key is not None and (original := _replay(caller, idempotency_key, fingerprint)):
             return original, False
         if order_id is not None and Order.objects.filter(pk=order_id).exists():
             raise OrderAlreadyExists(order_id) from None
@@ -93,9 +97,10 @@ def order_create(
 
 @dataclass(frozen=True)
 class _NewOrder:
-    """An order to insert, with the idempotency key (and request fingerprint) it was created under, if any."""
+    """An order to insert and, if it came with one, the caller's idempotency key and request fingerprint."""
 
     order: Order
+    caller: str
     idempotency_key: str | None
     fingerprint: str | None
 
@@ -108,7 +113,7 @@ def _insert_orders(new_orders: list[_NewOrder]) -> None:
         new.order.created_at = new.order.available_at = new.order.updated_at = now
     insert([new.order for new in new_orders])
     if keys := [
-        IdempotencyKey(key=new.idempotency_key, fingerprint=new.fingerprint, order=new.order)
+        IdempotencyKey(caller=new.caller, key=new.idempotency_key, fingerprint=new.fingerprint, order=new.order)
         for new in new_orders
         if new.idempotency_key is not None
     ]:
@@ -368,9 +373,9 @@ def _fingerprint(**request) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _replay(key: str, fingerprint: str) -> Order | None:
-    """The order a key already created, or None if the key is new."""
-    stored = IdempotencyKey.objects.select_related("order").filter(key=key).first()
+def _replay(caller: str, key: str, fingerprint: str) -> Order | None:
+    """The order this caller's key already created, or None if the key is new to this caller."""
+    stored = IdempotencyKey.objects.select_related("order").filter(caller=caller, key=key).first()
     if stored is None:
         return None
     if stored.fingerprint != fingerprint:

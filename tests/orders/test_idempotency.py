@@ -1,15 +1,22 @@
 """Idempotency-Key on POST /api/orders/, with Stripe's semantics."""
 
 import json
+import os
+import sqlite3
+import subprocess
+import sys
+import uuid
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from order_system.auth import ApiClient
 from orders.models import IdempotencyKey, Order
-from tests.helpers import run_concurrently
+from tests.helpers import ROOT, request, run_concurrently
 
 URL = "/api/orders/"
 BODY = {"user_id": "user44", "item_ids": [1, 2, 3], "total_amount": 90.99}
@@ -118,3 +125,78 @@ def test_prune_deletes_keys_older_than_the_retention_but_keeps_younger_ones(api)
 
     assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["young"]
     assert Order.objects.count() == 2
+
+
+def signed_in_user():
+    return User.objects.create_user("staff", is_staff=True)
+
+
+CALLERS = {
+    "a token": lambda: ApiClient(pk="a" * 16),
+    "another token": lambda: ApiClient(pk="b" * 16),
+    "a signed-in user": signed_in_user,
+    "nobody (an open API)": lambda: None,
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("a token", "another token"), ("a token", "a signed-in user"), ("nobody (an open API)", "a token")],
+)
+def test_the_same_key_from_two_callers_makes_two_orders_and_each_replays_its_own(first, second):
+    clients = {}
+    for caller in (first, second):
+        clients[caller] = APIClient()
+        clients[caller].force_authenticate(CALLERS[caller]())
+
+    created = {caller: post(client) for caller, client in clients.items()}
+    replayed = {caller: post(client) for caller, client in clients.items()}
+
+    assert Order.objects.count() == 2
+    assert created[first].json()["order_id"] != created[second].json()["order_id"]
+    assert not any("Idempotent-Replayed" in response for response in created.values())
+    for caller in clients:
+        assert replayed[caller]["Idempotent-Replayed"] == "true"
+        assert replayed[caller].json()["order_id"] == created[caller].json()["order_id"]
+
+
+def test_api_tokens_each_have_their_own_idempotency_keys(processes):
+    server = processes(API_TOKENS="token-a,token-b")
+
+    def create(token: str) -> tuple[int, dict]:
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}", "Idempotency-Key": "k"}
+        return request(server.url, "POST", URL, BODY, headers=headers)
+
+    (status_a, order_a), (status_b, order_b) = create("token-a"), create("token-b")
+    again_a, again_b = create("token-a"), create("token-b")
+
+    assert status_a == status_b == 201
+    assert order_a["order_id"] != order_b["order_id"]
+    assert (again_a[1]["order_id"], again_b[1]["order_id"]) == (order_a["order_id"], order_b["order_id"])
+    assert server.database.query("SELECT COUNT(*) FROM orders_order") == [(2,)]
+    assert len(server.database.query("SELECT DISTINCT caller FROM orders_idempotencykey")) == 2
+
+
+def test_keys_stored_before_keys_had_callers_still_belong_to_the_open_api(processes, database):
+    command = [sys.executable, "manage.py", "migrate", "orders", "0004", "--noinput", "-v0"]
+    subprocess.run(command, cwd=ROOT, env={**os.environ, "DATABASE_URL": database.url}, check=True, timeout=120)
+    order_id, now = uuid.uuid4().hex, timezone.now().strftime("%Y-%m-%d %H:%M:%S")
+    with sqlite3.connect(database.path) as db:
+        db.execute(
+            "INSERT INTO orders_order (order_id, user_id, item_ids, total_amount, status, attempts, times_failed,"
+            " failure_reason, created_at, available_at, updated_at) VALUES (?, 'u', '[1]', '1', 'COMPLETED', 1, 0,"
+            " '', ?, ?, ?)",
+            (order_id, now, now, now),
+        )
+        db.execute(
+            "INSERT INTO orders_idempotencykey (key, fingerprint, order_id, created_at) VALUES ('old', ?, ?, ?)",
+            ("0" * 64, order_id, now),
+        )
+
+    server = processes()  # migrates to the latest
+    headers = {"Content-Type": "application/json", "Idempotency-Key": "old"}
+    status, body = request(server.url, "POST", URL, BODY, headers=headers)
+
+    assert (status, body["errors"][0]["attr"]) == (422, "Idempotency-Key")  # known, with another request's body
+    assert database.query("SELECT caller, key, order_id FROM orders_idempotencykey") == [("", "old", order_id)]

@@ -116,6 +116,9 @@ def test_list_filters_by_status_and_user(api):
     assert [result["order_id"] for result in results] == [str(wanted.order_id)]
 
 
+A_CURSOR = "n1764300000000000." + "0" * 32  # a valid one: after 2025-11-28T03:20:00Z and order_id 0
+
+
 @pytest.mark.parametrize(
     ("query", "attr"),
     [
@@ -125,11 +128,28 @@ def test_list_filters_by_status_and_user(api):
         ("page_size=201", "page_size"),
         ("page_size=abc", "page_size"),
         ("page_size=", "page_size"),
+        ("page_size=%205", "page_size"),
+        ("page_size=%2B5", "page_size"),
+        ("page_size=%D9%A5", "page_size"),  # ARABIC-INDIC DIGIT FIVE
+        ("page_size=5.0", "page_size"),
+        ("page_size=-5", "page_size"),
+        ("page_size=1000", "page_size"),
         ("user_id=" + "x" * 129, "user_id"),
+        ("user_id=", "user_id"),
+        ("user_id=a%00b", "user_id"),
+        ("user_id=alice%0A", "user_id"),
+        ("cursor=", "cursor"),
         ("cursor=garbage", "cursor"),
-        ("cursor=cD1ub3QtYS1kYXRl", "cursor"),  # base64 of "p=not-a-date"
-        ("cursor=bz1hYmM=", "cursor"),  # base64 of "o=abc"
-        ("cursor=cD05OTk5LTEyLTMxVDIzOjU5OjU5LTA1OjAw", "cursor"),  # a timestamp out of the database's range
+        ("cursor=%25%25%25", "cursor"),
+        ("cursor====", "cursor"),
+        ("cursor=cD0yMDI2LTEzLTAxVDAwOjAwOjAwWg%3D%3D", "cursor"),  # DRF's format, "p=2026-13-01T00:00:00Z"
+        ("cursor=cD05OTk5LTEyLTMxVDIzOjU5OjU5LTA1OjAw", "cursor"),  # DRF's, a timestamp out of the database's range
+        ("cursor=n" + "9" * 17 + "." + "0" * 32, "cursor"),  # microseconds past the year 2286
+        ("cursor=" + A_CURSOR.replace("n", "x"), "cursor"),
+        ("cursor=" + A_CURSOR.replace("0" * 32, "A" * 32), "cursor"),
+        ("cursor=" + A_CURSOR + "%0A", "cursor"),
+        ("cursor=" + A_CURSOR[:-1], "cursor"),
+        ("cursor=%20" + A_CURSOR, "cursor"),
     ],
 )
 def test_bad_query_parameter_is_a_400_naming_it(api, query, attr):
@@ -141,10 +161,45 @@ def test_bad_query_parameter_is_a_400_naming_it(api, query, attr):
     assert response.json()["errors"][0]["attr"] == attr
 
 
-def test_empty_filters_mean_no_filter(api):
+@pytest.mark.parametrize("page_size", ["1", "200", "007"])
+def test_page_size_is_ascii_digits_from_1_to_200(api, page_size):
+    make_orders(8)
+
+    response = api.get(f"/api/orders/?page_size={page_size}")
+
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == min(int(page_size), 8)
+
+
+@pytest.mark.parametrize("cursor", ["n9999999999999999." + "f" * 32, "p0." + "0" * 32, "n0." + "0" * 32])
+def test_every_cursor_the_schema_allows_is_a_position_even_at_the_ends_of_its_range(api, cursor):
+    orders = make_orders(2)
+
+    response = api.get(f"/api/orders/?cursor={cursor}")
+
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == (0 if cursor.startswith("n0.") else len(orders))
+
+
+def test_user_id_matches_exactly_whitespace_included(api):
+    alice = OrderFactory(user_id="alice")
+    spaced = OrderFactory(user_id=" alice")
+
+    def listed(user_id: str) -> list[str]:
+        response = api.get("/api/orders/", {"user_id": user_id})
+        assert response.status_code == 200
+        return [result["order_id"] for result in response.json()["results"]]
+
+    assert listed("alice") == [str(alice.order_id)]
+    assert listed(" alice") == [str(spaced.order_id)]
+    assert listed("alice ") == []
+    assert listed(" ") == []
+
+
+def test_an_empty_status_means_every_status(api):
     OrderFactory()
 
-    response = api.get("/api/orders/?status=&user_id=&cursor=")
+    response = api.get("/api/orders/?status=")
 
     assert response.status_code == 200
     assert len(response.json()["results"]) == 1
