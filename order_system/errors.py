@@ -11,6 +11,7 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, serializers, status
 from rest_framework.settings import api_settings
+from rest_framework.views import exception_handler as drf_exception_handler
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -88,9 +89,6 @@ def error_response(description: str) -> OpenApiResponse:
 
 def exception_handler(exc, context):
     """DRF's handler, reshaped so every error names its field in the same envelope."""
-    # Imported here: DRF's views module loads the parser classes, and our parser imports this module.
-    from rest_framework.views import exception_handler as drf_exception_handler
-
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
