@@ -13,7 +13,6 @@ import signal
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import unquote_to_bytes
 
 from django.conf import settings
 
@@ -122,12 +121,12 @@ def wsgi_environ(scope, body: bytes) -> dict:
     environ = {
         "REQUEST_METHOD": scope.method,
         "SCRIPT_NAME": "",
-        "PATH_INFO": unquote_to_bytes(scope.path).decode("latin-1"),
+        "PATH_INFO": scope.path.encode().decode("latin-1"),  # granian has percent-decoded it already
         "QUERY_STRING": scope.query_string,
-        "SERVER_NAME": server_name,
+        "SERVER_NAME": server_name.strip("[]"),
         "SERVER_PORT": server_port,
         "SERVER_PROTOCOL": f"HTTP/{scope.http_version}",
-        "REMOTE_ADDR": scope.client.rpartition(":")[0],
+        "REMOTE_ADDR": scope.client.rpartition(":")[0].strip("[]"),
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": scope.scheme,
         "wsgi.input": io.BytesIO(body),
@@ -142,7 +141,9 @@ def wsgi_environ(scope, body: bytes) -> dict:
         key = name.upper().replace("-", "_")
         if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
             key = f"HTTP_{key}"
-        environ[key] = f"{environ[key]},{value}" if key in environ else value
+        if key in environ:
+            value = f"{environ[key]}{'; ' if key == 'HTTP_COOKIE' else ','}{value}"
+        environ[key] = value
     return environ
 
 

@@ -46,7 +46,7 @@ def main() -> None:
     host, _, port = parser.parse_args().bind.rpartition(":")
     Server(
         "order_system.rsgi:application",
-        address=host,
+        address=host.strip("[]"),  # [::]:8000 listens on every IPv6 address
         port=int(port),
         interface=Interfaces.RSGI,
         workers=env_int("WEB_CONCURRENCY", 2),
