@@ -15,6 +15,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
+from granian.rsgi import ProtocolClosed
 
 from order_system.server import BODY_READ_SECONDS, STOPPING_BODY_READ_SECONDS, THREADS
 from order_system.wsgi import application as django_application
@@ -92,26 +93,36 @@ async def read_body(scope, protocol) -> bytes:
     announced = int(length) if length.isdigit() else None
     if announced is not None and announced > limit:
         raise too_large  # before reading any of it
-    chunks, size = [], 0
+    if announced is None and "transfer-encoding" not in scope.headers:
+        return b""  # HTTP/1.1 sends a body only with one of the two (RFC 9112, 6.3)
     try:
         async with asyncio.timeout(STOPPING_BODY_READ_SECONDS if stopping.is_set() else BODY_READ_SECONDS) as deadline:
             body_reads.add(deadline)
             try:
-                async for chunk in protocol:
-                    size += len(chunk)
-                    if size > limit:
-                        raise too_large  # a chunked body
-                    chunks.append(chunk)
+                # hyper stops a body at its Content-Length; a chunked one is counted as it comes.
+                body = await protocol() if announced is not None else await read_chunked(protocol, limit, too_large)
             finally:
                 body_reads.discard(deadline)
+    except ProtocolClosed:
+        body = b""  # the client closed its side before the end of the body
     except TimeoutError:
         if stopping.is_set():
             raise BodyRefused(503, "unavailable", "The server is restarting: send the request again.") from None
         detail = f"The request body did not arrive within {BODY_READ_SECONDS:g} seconds."
         raise BodyRefused(408, "timeout", detail) from None
-    if announced is not None and size < announced:
-        # The client closed its side early: what arrived is part of a body, which could still be valid JSON.
-        raise BodyRefused(400, "truncated", f"The body ended after {size} of the {announced} bytes it announced.")
+    if announced is not None and len(body) < announced:
+        # What arrived, if anything, is part of a body, which could still be valid JSON.
+        raise BodyRefused(400, "truncated", f"The body ended before the {announced} bytes it announced.")
+    return body
+
+
+async def read_chunked(protocol, limit: int, too_large: BodyRefused) -> bytes:
+    chunks, size = [], 0
+    async for chunk in protocol:
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
     return b"".join(chunks)
 
 

@@ -37,7 +37,7 @@ THREADS = env_int("WEB_THREADS", 16)
 
 
 def main() -> None:
-    from granian.constants import Interfaces
+    from granian.constants import HTTPModes, Interfaces
     from granian.http import HTTP1Settings
     from granian.server import Server
 
@@ -49,6 +49,7 @@ def main() -> None:
         address=host.strip("[]"),  # [::]:8000 listens on every IPv6 address
         port=int(port),
         interface=Interfaces.RSGI,
+        http=HTTPModes.http1,  # what gunicorn spoke; order_system.rsgi reads bodies by HTTP/1.1's rules
         workers=env_int("WEB_CONCURRENCY", 2),
         backlog=BACKLOG,
         http1_settings=HTTP1Settings(header_read_timeout=HEADER_READ_SECONDS * 1000),
