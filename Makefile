@@ -9,15 +9,15 @@ BIN := $(VENV)/bin
 run: $(VENV)/.installed-prod
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput -v0
-	$(BIN)/gunicorn --config order_system/gunicorn.conf.py --bind 127.0.0.1:$(PORT)
+	$(BIN)/python -m order_system.server --bind 127.0.0.1:$(PORT)
 
 # Production (README, "Running in production"): DJANGO_DEBUG=0, so DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS are
-# required. WEB_CONCURRENCY and GUNICORN_THREADS size the server; BIND says where it listens.
+# required. WEB_CONCURRENCY and WEB_THREADS size the server (order_system/server.py); BIND says where it listens.
 BIND ?= 127.0.0.1:$(PORT)
 serve: $(VENV)/.installed-prod
 	DJANGO_DEBUG=0 $(BIN)/python manage.py migrate --noinput
 	DJANGO_DEBUG=0 $(BIN)/python manage.py collectstatic --noinput -v0
-	DJANGO_DEBUG=0 $(BIN)/gunicorn --config order_system/gunicorn.conf.py --bind $(BIND)
+	DJANGO_DEBUG=0 $(BIN)/python -m order_system.server --bind $(BIND)
 
 # One Celery worker for ORDER_QUEUE_BACKEND=celery (README, "Scaling out"); start as many as you need. For I/O-bound
 # processors: make celery CELERY_POOL=threads CELERY_CONCURRENCY=500, with DATABASE_POOL_SIZE set.

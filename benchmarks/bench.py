@@ -5,6 +5,7 @@ shared and noisy, so every figure is a ratio of two measurements taken side by s
 """
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -46,9 +47,23 @@ CELERY_ENV = {
     "CELERY_CONCURRENCY": "500",
     "DATABASE_POOL_SIZE": "20",
 }
+# make run's server; the one it replaced, as it was configured; and granian's own WSGI interface, which make run does
+# not use: it calls Django before the body has arrived, so slow bodies hold its threads.
+GRANIAN = [sys.executable, "-m", "order_system.server", "--bind", "127.0.0.1:{port}"]
+OTHER_SERVERS = {
+    "gunicorn": [
+        *[sys.executable, "-m", "gunicorn", "order_system.wsgi", "--worker-class", "gthread", "--workers", "2"],
+        *["--threads", "16", "--backlog", "2048", "--reuse-port", "--no-control-socket", "--bind", "127.0.0.1:{port}"],
+    ],
+    "granian-wsgi": [
+        *[sys.executable, "-m", "granian", "--interface", "wsgi", "--workers", "2", "--blocking-threads", "16"],
+        *["--backlog", "2048", "--http1-header-read-timeout", "10000", "--port", "{port}"],
+        "order_system.wsgi:application",
+    ],
+}
 # The server's processes run no order worker (with the variable unset, each serving process runs one).
 WORKER_OFF = {"ORDER_WORKER_AUTOSTART": "0"}
-SECTIONS = ["intake", "pipeline", "drain", "burst", "in_flight", "celery", "scale", "memory"]
+SECTIONS = ["servers", "intake", "pipeline", "drain", "burst", "in_flight", "celery", "scale", "memory"]
 
 
 def main() -> None:
@@ -68,6 +83,8 @@ def main() -> None:
     report = {"machine": machine(), "command": "make bench", "started": datetime.now(UTC).isoformat(timespec="seconds")}
     with tempfile.TemporaryDirectory(prefix="order-bench-") as workdir:
         workdir = Path(workdir)
+        if "servers" in sections:
+            report["servers"] = measure_servers(workdir, args.seconds, args.rounds)
         if "intake" in sections:
             report["intake"] = measure_intake(workdir, args.seconds, args.rounds)
         if "pipeline" in sections:
@@ -127,6 +144,71 @@ def order_body(workdir: Path) -> Path:
     return body
 
 
+def measure_servers(workdir: Path, seconds: int, rounds: int) -> list[dict]:
+    """make run's granian against gunicorn gthread, which it replaced, and granian's WSGI interface: intake, and the
+    slowest answer under a slow-client attack.
+
+    All run at once on their own databases, with no order worker, and take turns under wrk -c64.
+    """
+    print("servers...", flush=True)
+    body = order_body(workdir)
+    servers = {}
+    for name, command in {"granian": GRANIAN, **OTHER_SERVERS}.items():
+        _, env = fresh_database(workdir, f"servers-{name}", **WORKER_OFF)
+        servers[name] = Server(env, command)
+    runs: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    attack = {}
+    with contextlib.ExitStack() as running:
+        for server in servers.values():
+            running.enter_context(server)
+        for _ in range(rounds):
+            for name, server in servers.items():
+                runs[name, "healthz"].append(wrk(server.port, "/healthz", 64, seconds, None))
+                runs[name, "create"].append(wrk(server.port, "/api/orders/", 64, seconds, body))
+        for name, server in servers.items():
+            attack[name] = slowest_answer_under_attack(server.port, body.read_bytes())
+    rows = []
+    for endpoint, label in (("healthz", "GET /healthz"), ("create", "POST /api/orders/")):
+        for name in servers:
+            rows.append(row(f"{name}: {label} req/s (wrk -c64)", median(runs[name, endpoint], "rps")))
+        for name in OTHER_SERVERS:
+            ratio = median(runs["granian", endpoint], "rps") / median(runs[name, endpoint], "rps")
+            rows.append(row(f"  granian / {name}, {label}", ratio, ">= 1" if name == "gunicorn" else ""))
+    for name in servers:
+        rows.append(row(f"{name}: slowest answer, s, under 80 slow clients", attack[name], "<= 1"))
+    return rows
+
+
+def slowest_answer_under_attack(port: int, body: bytes, clients: int = 80, timeout: float = 15) -> float:
+    """80 connections held open, half after one byte, half with 10 of 100 body bytes; meanwhile, 5 GETs /healthz and
+    5 POSTs, one at a time: the slowest in seconds (the timeout when one got no answer)."""
+    partial_body = (
+        b"POST /api/orders/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 100\r\n\r\n0123456789"
+    )
+    held = [socket.create_connection(("127.0.0.1", port)) for _ in range(clients)]
+    slowest = 0.0
+    try:
+        for number, sock in enumerate(held):
+            sock.sendall(b"G" if number % 2 else partial_body)
+        time.sleep(1)
+        for method, path, payload in [("GET", "/healthz", None), ("POST", "/api/orders/", body)] * 5:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+            started = time.perf_counter()
+            try:
+                connection.request(method, path, payload, {"Content-Type": "application/json"})
+                connection.getresponse().read()
+                slowest = max(slowest, time.perf_counter() - started)
+            except TimeoutError:
+                return timeout
+            finally:
+                connection.close()
+    finally:
+        for sock in held:
+            sock.close()
+    return slowest
+
+
 def measure_intake(workdir: Path, seconds: int, rounds: int) -> list[dict]:
     """POST /api/orders/ against a do-nothing DRF view on the same server, and a raw SQLite insert loop.
 
@@ -170,13 +252,14 @@ def median(runs: list[dict], key: str) -> float:
     return statistics.median(run[key] for run in runs)
 
 
-def wrk(port: int, path: str, connections: int, seconds: int, body: Path) -> dict:
-    """Keep-alive POSTs for `seconds` from wrk: requests/s, p50 and p99 in ms, and every kind of error."""
-    script = body.with_suffix(".lua")
-    script.write_text(
-        f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [[{body.read_text()}]]\n'
-    )
-    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "--latency", "-s", str(script)]
+def wrk(port: int, path: str, connections: int, seconds: int, body: Path | None) -> dict:
+    """Keep-alive POSTs (GETs without a body) for `seconds` from wrk: requests/s, p50 and p99 in ms, and errors."""
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "--latency"]
+    if body is not None:
+        script = body.with_suffix(".lua")
+        headers = 'wrk.headers["Content-Type"] = "application/json"'
+        script.write_text(f'wrk.method = "POST"\n{headers}\nwrk.body = [[{body.read_text()}]]\n')
+        command += ["-s", str(script)]
     output = subprocess.run([*command, f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True).stdout
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
     errors += int(match.group(1)) if (match := re.search(r"Non-2xx or 3xx responses: (\d+)", output)) else 0
@@ -459,7 +542,7 @@ class CeleryWorkers:
 
 
 def measure_memory(workdir: Path, burst: int = 10_000) -> list[dict]:
-    """Server RSS (all gunicorn processes) after one and after a second 10,000-order burst."""
+    """Server RSS (all its processes) after one and after a second 10,000-order burst."""
     print("memory...", flush=True)
     _, env = fresh_database(workdir, "memory", ORDER_PROCESSING_SECONDS="0")
     body = order_body(workdir)
@@ -604,19 +687,18 @@ def machine() -> dict:
 
 
 class Server:
-    """gunicorn with make run's configuration on a free port, stopped by its PID."""
+    """make run's server (or another) on a free port, stopped by its PID."""
 
-    def __init__(self, env: dict):
+    def __init__(self, env: dict, command: list[str] = GRANIAN):  # "{port}" in the command is the port
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
         self.env = env
+        self.command = command
 
     def __enter__(self):
-        command = [sys.executable, "-m", "gunicorn", "--config", "order_system/gunicorn.conf.py"]
-        self.process = subprocess.Popen(
-            [*command, "--bind", f"127.0.0.1:{self.port}"], cwd=ROOT, env=self.env, start_new_session=True
-        )
+        command = [part.format(port=self.port) for part in self.command]
+        self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, start_new_session=True)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:

@@ -23,7 +23,11 @@ class OrdersConfig(AppConfig):
 
 
 def worker_should_autostart() -> bool:
-    """ORDER_WORKER_AUTOSTART decides when set; otherwise only runserver's serving child starts the worker."""
+    """ORDER_WORKER_AUTOSTART decides when set; otherwise only runserver's serving child starts the worker here.
+
+    The server's processes (granian, `make run`) start theirs when they load order_system.wsgi, as every process that
+    serves requests does: no guess from sys.argv is needed for them.
+    """
     if settings.ORDER_WORKER_AUTOSTART is not None:
         return settings.ORDER_WORKER_AUTOSTART
     args = sys.argv[1:]

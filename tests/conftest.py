@@ -27,7 +27,7 @@ def api():
     return APIClient()
 
 
-# Worker-only processes, besides the gunicorn server: the thread backend's and a Celery worker on its broker.
+# Worker-only processes, besides the server: the thread backend's and a Celery worker on its broker.
 WORKER_COMMANDS = {
     "worker": [sys.executable, "manage.py", "process_orders"],
     "celery": [sys.executable, "-m", "celery", "-A", "order_system", "worker", "--loglevel=INFO", "--concurrency=4"],

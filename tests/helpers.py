@@ -103,7 +103,7 @@ class PostgresDatabase(Database):
 
 
 class Process:
-    """A subprocess of this project (gunicorn or a management command) in its own process group, with a log file."""
+    """A subprocess of this project (the server or a management command) in its own process group, with a log file."""
 
     def __init__(self, command: list[str], database: Database, log: Path, **env: str):
         self.command = command
@@ -143,13 +143,13 @@ class Process:
 
 
 class Server(Process):
-    """A real gunicorn server with make run's configuration on a free port of 127.0.0.1."""
+    """A real server, started as `make run` starts it (granian), on a free port of 127.0.0.1."""
 
     def __init__(self, database: Database, log: Path, **env: str):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        command = [sys.executable, "-m", "gunicorn", "--config", "order_system/gunicorn.conf.py"]
-        super().__init__([*command, "--bind", f"127.0.0.1:{self.port}"], database, log, **env)
+        command = [sys.executable, "-m", "order_system.server", "--bind", f"127.0.0.1:{self.port}"]
+        super().__init__(command, database, log, **env)
 
     def start(self, timeout: float = 30) -> None:
         super().start()
@@ -160,21 +160,14 @@ class Server(Process):
             try:
                 with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as response:
                     if response.status == 200:
-                        self._check_the_port_is_its_own()
                         return
             except OSError:
                 time.sleep(0.1)
         raise RuntimeError(f"server did not come up in {timeout}s:\n{self.output()}")
 
-    def _check_the_port_is_its_own(self) -> None:
-        """gunicorn listens with SO_REUSEPORT: a server already on this port would share it instead of failing."""
-        ours = set().union(*(socket_inodes(pid) for pid in [self.process.pid, *children(self.process.pid)]))
-        if tcp_sockets(self.port, "0A") - ours:
-            raise RuntimeError(f"another process listens on port {self.port} too")
-
 
 def children(pid: int) -> list[int]:
-    """The child processes of a process (a gunicorn server's workers)."""
+    """The child processes of a process (a server's worker processes)."""
     return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 

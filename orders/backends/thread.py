@@ -1,6 +1,5 @@
 """ThreadBackend: every serving process runs orders itself, on an OrderWorker."""
 
-import atexit
 import signal
 import sys
 import threading
@@ -22,6 +21,7 @@ class ThreadBackend(BaseBackend):
         super().__init__()
         self._worker: OrderWorker | None = None
         self._lock = threading.Lock()
+        self._exit_watch: threading.Thread | None = None
 
     def enqueue(self, order_id: UUID, *, not_before: datetime | None = None) -> None:
         if (worker := self._worker) is not None:
@@ -38,13 +38,24 @@ class ThreadBackend(BaseBackend):
                     threads=settings.ORDER_THREADS,
                     sweep_seconds=settings.ORDER_SWEEP_SECONDS,
                 )
-                atexit.register(self.stop)  # gunicorn, runserver and process_orders all exit through here
+                if self._exit_watch is None:
+                    self._exit_watch = threading.Thread(target=self._stop_at_exit, name="order-worker-exit")
+                    self._exit_watch.start()
                 on_main_thread = threading.current_thread() is threading.main_thread()
                 if on_main_thread and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-                    # runserver dies on SIGTERM without running atexit: exit normally instead, to hand orders back.
+                    # runserver dies on SIGTERM at once: exit normally instead, so that orders are handed back.
                     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
             worker = self._worker
         worker.start()
+
+    def _stop_at_exit(self) -> None:
+        """Stop the worker once the main thread has ended, as the process exits.
+
+        Not atexit: granian's worker processes end like any multiprocessing child, through os._exit, which skips
+        atexit; every exit, theirs included, still waits for this non-daemon thread.
+        """
+        threading.main_thread().join()
+        self.stop()
 
     def stop(self) -> None:
         worker, self._worker = self._worker, None

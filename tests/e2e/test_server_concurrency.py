@@ -1,4 +1,4 @@
-"""The real server (make run's gunicorn) under concurrent load, over real sockets on 127.0.0.1."""
+"""The real server (make run's granian) under concurrent load, over real sockets on 127.0.0.1."""
 
 import time
 from concurrent.futures import ThreadPoolExecutor

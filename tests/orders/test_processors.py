@@ -199,7 +199,7 @@ def test_a_retry_delay_is_0_to_a_day(delay):
 def test_a_server_with_a_bad_processor_path_exits_at_start_and_says_why(database, tmp_path):
     database.migrate({**os.environ})
     env = {**os.environ, "DATABASE_URL": database.url, "ORDER_PROCESSOR": "shop.nowhere.fulfil"}
-    command = [sys.executable, "-m", "gunicorn", "--config", "order_system/gunicorn.conf.py", "--bind", "127.0.0.1:0"]
+    command = [sys.executable, "-m", "order_system.server", "--bind", "127.0.0.1:0"]
     log = tmp_path / "server.log"
     with log.open("wb") as output:
         server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)

@@ -1,4 +1,4 @@
-"""Celery mode for real: a gunicorn server and `celery worker` subprocesses on Redis and PostgreSQL."""
+"""Celery mode for real: a real server (granian) and `celery worker` subprocesses on Redis and PostgreSQL."""
 
 import signal
 import subprocess

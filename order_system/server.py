@@ -1,0 +1,61 @@
+"""The HTTP server of `make run` and `make serve`: granian, with its whole configuration in this one place.
+
+    python -m order_system.server --bind 127.0.0.1:8000
+
+WEB_CONCURRENCY sets the processes (2) and WEB_THREADS the request threads in each (16). Each process serves
+order_system.rsgi's application and runs its own order worker.
+"""
+
+import argparse
+import os
+import sys
+
+# A client gets this long to send its request line and headers, then its connection is closed. Requests of this API
+# are a few hundred bytes: 5 s is ample for a real client on a bad network, and a connection that sends nothing holds
+# no thread meanwhile, only a socket.
+HEADER_READ_SECONDS = 5
+# And this long for its body (at most 1 MB), or it gets a 408. The body is read on the event loop, not on a thread.
+BODY_READ_SECONDS = 30.0
+# Once the process is told to stop, a body still arriving gets this long before a 503: granian's worker process exits
+# only when its last connection is done.
+STOPPING_BODY_READ_SECONDS = 1.0
+# A deep listen queue: the README's 1,000 simultaneous curls wait here instead of being reset.
+BACKLOG = 2048
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name) or str(default)
+    if not value.isdigit() or int(value) < 1:
+        sys.exit(f"{name} must be a whole number of at least 1, not {value!r}")
+    return int(value)
+
+
+if "GUNICORN_THREADS" in os.environ:
+    sys.exit("GUNICORN_THREADS is gone with gunicorn: set WEB_THREADS, the request threads of each process")
+# 16, not 8: more creates share each group commit (README, "Benchmarks").
+THREADS = env_int("WEB_THREADS", 16)
+
+
+def main() -> None:
+    from granian.constants import HTTPModes, Interfaces
+    from granian.http import HTTP1Settings
+    from granian.server import Server
+
+    parser = argparse.ArgumentParser(description="Serve the project with granian.")
+    parser.add_argument("--bind", default="127.0.0.1:8000", help="host:port to listen on")
+    host, _, port = parser.parse_args().bind.rpartition(":")
+    Server(
+        "order_system.rsgi:application",
+        address=host.strip("[]"),  # [::]:8000 listens on every IPv6 address
+        port=int(port),
+        interface=Interfaces.RSGI,
+        http=HTTPModes.http1,  # what gunicorn spoke; order_system.rsgi reads bodies by HTTP/1.1's rules
+        workers=env_int("WEB_CONCURRENCY", 2),
+        backlog=BACKLOG,
+        http1_settings=HTTP1Settings(header_read_timeout=HEADER_READ_SECONDS * 1000),
+        websockets=False,
+    ).serve()
+
+
+if __name__ == "__main__":
+    main()
