@@ -328,7 +328,7 @@ ORDER_THREADS = env_int("ORDER_THREADS", 16, minimum=1)  # per process; they run
 ORDER_PROCESSING_TIMEOUT_SECONDS = env_float("ORDER_PROCESSING_TIMEOUT_SECONDS", 30.0, minimum=0.1)
 # A claim older than this is presumed abandoned by a dead worker: longer than any attempt, plus time to record it.
 ORDER_LEASE_SECONDS = ORDER_PROCESSING_TIMEOUT_SECONDS + 10
-ORDER_WORKER_AUTOSTART = env_optional_bool("ORDER_WORKER_AUTOSTART")  # unset: only in serving processes
+ORDER_WORKER_AUTOSTART = env_optional_bool("ORDER_WORKER_AUTOSTART")  # unset: in processes that load order_system.wsgi
 # The simulation's work (orders.processors.simulate).
 ORDER_PROCESSING_SECONDS = env_seconds_range("ORDER_PROCESSING_SECONDS", "1-5")
 ORDER_FAILURE_RATE = env_float("ORDER_FAILURE_RATE", 0.0, maximum=1.0)

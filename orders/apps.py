@@ -1,7 +1,4 @@
-"""App config: loads the queue backend (and the processor), and starts the worker in processes that serve requests."""
-
-import os
-import sys
+"""App config: loads the queue backend (and the processor); serving processes start it in order_system.wsgi."""
 
 from django.apps import AppConfig
 from django.conf import settings
@@ -18,18 +15,7 @@ class OrdersConfig(AppConfig):
         from orders.queueing import get_backend
 
         backend = get_backend()
-        if worker_should_autostart():
+        # Unset, only a process that loads order_system.wsgi (it serves requests) starts the backend: not migrate,
+        # shell or the tests. ORDER_WORKER_AUTOSTART=1 starts it in every process.
+        if settings.ORDER_WORKER_AUTOSTART:
             backend.start()
-
-
-def worker_should_autostart() -> bool:
-    """ORDER_WORKER_AUTOSTART decides when set; otherwise only runserver's serving child starts the worker here.
-
-    The server's processes (granian, `make run`) start theirs when they load order_system.wsgi, as every process that
-    serves requests does: no guess from sys.argv is needed for them.
-    """
-    if settings.ORDER_WORKER_AUTOSTART is not None:
-        return settings.ORDER_WORKER_AUTOSTART
-    args = sys.argv[1:]
-    # runserver's autoreloader parent only watches files; its child (RUN_MAIN=true) serves requests.
-    return args[:1] == ["runserver"] and (os.environ.get("RUN_MAIN") == "true" or "--noreload" in args)

@@ -9,7 +9,7 @@ from django.contrib.auth.models import User
 from django.db import connection
 
 from tests.factories import OrderFactory
-from tests.helpers import ROOT
+from tests.helpers import ROOT, Process, free_port, request, wait_for
 
 
 def check_settings(**env: str) -> subprocess.CompletedProcess:
@@ -150,31 +150,31 @@ def test_sqlite_is_configured_for_concurrent_writers():
     assert connection.transaction_mode == "IMMEDIATE"
 
 
-@pytest.mark.parametrize(
-    ("argv", "run_main", "autostart", "expected"),
-    [
-        (["manage.py", "runserver"], "true", None, True),  # runserver's serving child
-        (["manage.py", "runserver"], None, None, False),  # its autoreloader parent
-        (["manage.py", "runserver", "--noreload"], None, None, True),
-        (["manage.py", "migrate"], None, None, False),
-        (["manage.py", "shell"], None, None, False),
-        (["manage.py", "collectstatic"], None, None, False),
-        (["pytest"], None, None, False),
-        (["manage.py", "migrate"], None, True, True),
-        (["manage.py", "runserver"], "true", False, False),
-    ],
-)
-def test_worker_autostarts_only_in_serving_processes(monkeypatch, settings, argv, run_main, autostart, expected):
-    from orders.apps import worker_should_autostart
+def test_make_dev_runserver_processes_orders_in_its_serving_child(database, tmp_path):
+    """runserver's serving child loads order_system.wsgi, so its worker runs; the autoreloader parent only watches."""
+    port = free_port()
+    dev = Process(
+        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}"],
+        database,
+        tmp_path / "dev.log",
+        DJANGO_DEBUG="1",
+    )
+    dev.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: healthy(url), timeout=30)
+        assert request(url, "GET", "/readyz") == (200, {"status": "ready"})
+        assert request(url, "POST", "/api/orders/", {"user_id": "u", "item_ids": [1], "total_amount": 1})[0] == 201
+        wait_for(lambda: database.statuses() == {"COMPLETED": 1})
+    finally:
+        dev.stop()
 
-    monkeypatch.setattr(sys, "argv", argv)
-    if run_main:
-        monkeypatch.setenv("RUN_MAIN", run_main)
-    else:
-        monkeypatch.delenv("RUN_MAIN", raising=False)
-    settings.ORDER_WORKER_AUTOSTART = autostart
 
-    assert worker_should_autostart() is expected
+def healthy(url: str) -> bool:
+    try:
+        return request(url, "GET", "/healthz")[0] == 200
+    except OSError:
+        return False
 
 
 def test_management_commands_start_no_worker_threads():
