@@ -110,13 +110,13 @@ def main() -> None:
 
 
 def server_env(database: Path, **extra: str) -> dict:
-    """The production configuration (DJANGO_DEBUG=0), plus the benchmark-only do-nothing endpoint."""
+    """The production configuration (DJANGO_PRODUCTION=1, `make serve`), plus the benchmark-only do-nothing endpoint."""
     return {
         **os.environ,
         "PYTHONPATH": str(ROOT),
         "DJANGO_SETTINGS_MODULE": "benchmarks.settings",
         "DATABASE_URL": f"sqlite:///{database}",
-        "DJANGO_DEBUG": "0",
+        "DJANGO_PRODUCTION": "1",
         "DJANGO_SECRET_KEY": "benchmark-only-" + "x" * 40,
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "DJANGO_SECURE_SSL_REDIRECT": "0",  # plain HTTP on loopback

@@ -15,7 +15,7 @@ def database(request, tmp_path):
 
 
 def test_500_concurrent_orders_over_two_servers_are_each_processed_once(processes, database):
-    # Two production servers (make serve's granian, DJANGO_DEBUG=0) of two processes each: four in-process workers.
+    # Two production servers (make serve's granian, DJANGO_PRODUCTION=1) of two processes each: four in-process workers.
     env = {
         **PRODUCTION_ENV,
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
