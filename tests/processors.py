@@ -77,6 +77,13 @@ def by_user_id_sync(order: OrderSnapshot) -> dict | None:
 
 HANG_SECONDS = 1.0
 release = threading.Event()
+gate = threading.Event()
+
+
+async def waits_for_the_gate(order: OrderSnapshot) -> None:
+    """Holds every attempt until `gate` is set: the attempts then end together, whatever cycles claimed them."""
+    if not await asyncio.to_thread(gate.wait, SLOW_SECONDS):
+        raise AssertionError("the gate was never opened")
 
 
 async def takes_nothing() -> None:
