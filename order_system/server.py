@@ -8,6 +8,7 @@ order_system.rsgi's application and runs its own order worker.
 
 import argparse
 import os
+import resource
 import sys
 
 # A client gets this long to send its request line and headers, then its connection is closed. Requests of this API
@@ -21,6 +22,12 @@ BODY_READ_SECONDS = 30.0
 STOPPING_BODY_READ_SECONDS = 1.0
 # A deep listen queue: the README's 1,000 simultaneous curls wait here instead of being reset.
 BACKLOG = 2048
+# Connections each process serves at once, slow ones included: each costs a file descriptor and a little memory,
+# never a thread. granian's default, backlog / processes (1,024), let 2,100 clients trickling their bodies stop the
+# server for the 30 s of their body limit.
+CONNECTIONS = 16_384
+# File descriptors kept for everything else: database connections, the log, the lock file, a processor's sockets.
+OTHER_FILES = 256
 
 
 def env_int(name: str, default: int) -> int:
@@ -34,6 +41,16 @@ if "GUNICORN_THREADS" in os.environ:
     sys.exit("GUNICORN_THREADS is gone with gunicorn: set WEB_THREADS, the request threads of each process")
 # 16, not 8: more creates share each group commit (README, "Benchmarks").
 THREADS = env_int("WEB_THREADS", 16)
+
+
+def connections_allowed() -> int:
+    """Raise the open-file limit towards CONNECTIONS (worker processes inherit it); the connections it then allows."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = CONNECTIONS + OTHER_FILES
+    if soft < wanted:
+        soft = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    return max(1, min(CONNECTIONS, soft - OTHER_FILES))
 
 
 def main() -> None:
@@ -52,6 +69,7 @@ def main() -> None:
         http=HTTPModes.http1,  # what gunicorn spoke; order_system.rsgi reads bodies by HTTP/1.1's rules
         workers=env_int("WEB_CONCURRENCY", 2),
         backlog=BACKLOG,
+        backpressure=connections_allowed(),
         http1_settings=HTTP1Settings(header_read_timeout=HEADER_READ_SECONDS * 1000),
         websockets=False,
     ).serve()

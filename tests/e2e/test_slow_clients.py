@@ -19,14 +19,14 @@ PARTIAL_BODY = (
 
 
 @contextlib.contextmanager
-def slow_clients(server, count: int = 80):
+def slow_clients(server, count: int = 80, *, partial_bodies_only: bool = False):
     """count connections held open, half after one byte, half after a partial body; taken in by the server."""
     held = []
     try:
         for number in range(count):
             sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
             held.append(sock)
-            sock.sendall(b"G" if number % 2 else PARTIAL_BODY)
+            sock.sendall(b"G" if number % 2 and not partial_bodies_only else PARTIAL_BODY)
         wait_for(lambda: not waiting_to_be_accepted(server.port), timeout=10)
         yield
     finally:
@@ -58,6 +58,13 @@ def test_80_slow_clients_leave_the_server_answering(server):
         for _ in range(5):
             assert status_within_a_second(server, "GET", "/healthz") == 200
             assert status_within_a_second(server, "POST", "/api/orders/", ORDER) == 201
+
+
+def test_thousands_of_slow_bodies_leave_the_server_answering(server):
+    """More than granian's default limit of requests in progress (backlog / processes: 1,024 a process)."""
+    with slow_clients(server, count=3000, partial_bodies_only=True):
+        assert status_within_a_second(server, "GET", "/healthz") == 200
+        assert status_within_a_second(server, "POST", "/api/orders/", ORDER) == 201
 
 
 def test_sigterm_during_the_attack_exits_and_hands_the_orders_in_flight_back(processes, database):
