@@ -1,7 +1,6 @@
 """GET /api/metrics/ (JSON) and GET /metrics (Prometheus text)."""
 
 from django.http import HttpResponse
-from django.views.decorators.http import require_safe
 from drf_spectacular.utils import extend_schema
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from rest_framework.response import Response
@@ -20,7 +19,6 @@ class MetricsApi(APIView):
         return Response(MetricsOutputSerializer(metrics_snapshot()).data)
 
 
-@require_safe
 def prometheus_metrics(request):
     """The same numbers in Prometheus' text format; right across processes, since they come from the database."""
     return HttpResponse(render_prometheus(metrics_snapshot()), content_type=CONTENT_TYPE_PLAIN_0_0_4)

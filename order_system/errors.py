@@ -138,7 +138,7 @@ def json_error_view(status_code: int, attr: str, code: str, detail: str):
 
 
 def get_only(view):
-    """For HTML and schema pages: any method but GET or HEAD gets the API's JSON 405, not the page's renderer."""
+    """For pages outside the API's views: any method but GET or HEAD gets the API's JSON 405, with no CSRF check."""
 
     @csrf_exempt
     def guarded(request, *args, **kwargs):
@@ -195,4 +195,7 @@ length_required = json_error_view(
 )
 page_not_found = json_error_view(404, "path", "not_found", "Nothing is at this path (API paths end with a slash).")
 method_not_allowed = json_error_view(405, "method", "method_not_allowed", "This page only answers GET.")
+csrf_failure = json_error_view(
+    403, "CSRF", "csrf_failed", "The CSRF cookie or token is missing or wrong: reload the form and send it again."
+)
 server_error = json_error_view(500, "request", "server_error", "Something went wrong on our side.")

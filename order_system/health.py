@@ -7,7 +7,6 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
-from django.views.decorators.http import require_safe
 
 from order_system.db import sqlite_writer_turn
 from orders.queueing import get_backend
@@ -16,13 +15,11 @@ from orders.queueing import get_backend
 SQLITE_LOCK_WAIT_SECONDS = 2.0
 
 
-@require_safe
 def healthz(request):
     """The process is up and serving requests."""
     return JsonResponse({"status": "ok"})
 
 
-@require_safe
 def readyz(request):
     """Send traffic here only if orders can be stored and processed; a 503 names what is not ready, and why."""
     checks = {"database": _database_problem(), "queue": get_backend().health()}

@@ -41,12 +41,15 @@ class StrictJSONParser(BaseParser):
             data = json.loads(
                 body.decode("utf-8"),
                 parse_float=Decimal,  # 90.99 stays 90.99, never 90.98999...
+                parse_int=_whole_number,
                 parse_constant=_refuse_constant,
                 object_pairs_hook=_unique_keys,
             )
         except UnicodeDecodeError:
             raise ParseError("The body is not valid UTF-8.") from None
-        except (ValueError, RecursionError) as exc:
+        except RecursionError:  # its own message names Python's internals
+            raise ParseError("The body is not valid JSON: it is nested too deeply.") from None
+        except ValueError as exc:  # the json module's, or one of the three below
             raise ParseError(f"The body is not valid JSON: {exc}") from None
         if not isinstance(data, dict):
             raise ParseError("The body must be a JSON object.")
@@ -68,6 +71,13 @@ class StrictContentNegotiation(DefaultContentNegotiation):
             content_type,
             detail=f'Send Content-Type: application/json (charset=utf-8 is optional), not "{content_type}".',
         )
+
+
+def _whole_number(digits: str) -> int:
+    """A JSON integer, up to 100 digits: Python's own limit says how to raise it in its error (4,300 digits)."""
+    if len(digits.lstrip("-")) > 100:
+        raise ValueError("a whole number has more than 100 digits")
+    return int(digits)
 
 
 def _refuse_constant(name: str):

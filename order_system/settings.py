@@ -363,6 +363,9 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "inte
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=600)}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
+# A form sent without its CSRF token gets the API's JSON 403, like every other refusal.
+CSRF_FAILURE_VIEW = "order_system.errors.csrf_failure"
+
 # Debug pages and error reports hide the password in any URL (CELERY_BROKER_URL, CACHES, PAYMENT_SERVICE_URL, ...).
 DEFAULT_EXCEPTION_REPORTER_FILTER = "order_system.errors.CredentialsFilter"
 

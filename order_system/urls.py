@@ -15,10 +15,10 @@ urlpatterns = [
     path("api/", include("metrics.urls")),
     path("api/schema/", errors.get_only(SpectacularAPIView.as_view()), name="schema"),
     path("api/docs/", errors.get_only(SpectacularSwaggerView.as_view(url_name="schema")), name="docs"),
-    path("healthz", healthz, name="healthz"),
-    path("readyz", readyz, name="readyz"),
-    path("metrics", prometheus_metrics, name="prometheus"),
-    path("dashboard/", dashboard, name="dashboard"),
+    path("healthz", errors.get_only(healthz), name="healthz"),
+    path("readyz", errors.get_only(readyz), name="readyz"),
+    path("metrics", errors.get_only(prometheus_metrics), name="prometheus"),
+    path("dashboard/", errors.get_only(dashboard), name="dashboard"),
     # Any other /api/ path gets the API's JSON 404, also with DEBUG on (where handler404 is bypassed).
     re_path(r"^api/", errors.page_not_found),
     # So does any other path, unless a GET lacks only its trailing slash (errors.no_route).

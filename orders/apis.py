@@ -121,8 +121,8 @@ class OrderListApi(APIView):
         return paginator.get_paginated_response(OrderOutputSerializer(page, many=True).data)
 
 
-class OrderCollectionApi(OrderListApi, OrderCreateApi):
-    """/api/orders/: one URL, two operations, each defined by its own view above."""
+class OrderCollectionApi(OrderListApi, OrderCreateApi):  # one URL, two operations, each defined by its own view above
+    """Orders: list them, newest first (GET), or place one (POST)."""
 
 
 class OrderDetailApi(APIView):

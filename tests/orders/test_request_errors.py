@@ -43,6 +43,21 @@ def test_malformed_json_is_a_400_about_the_body(api, raw):
     response = api.post(URL, raw, content_type="application/json")
 
     assert_error(response, 400, "body")
+    assert "sys." not in response.json()["errors"][0]["detail"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "detail"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "The body is not valid JSON: it is nested too deeply."),
+        (b'{"item_ids": [' + b"9" * 101 + b"]}", "The body is not valid JSON: a whole number has more than 100 digits"),
+    ],
+)
+def test_a_body_too_deep_or_with_too_long_a_number_is_refused_in_our_words(api, raw, detail):
+    response = api.post(URL, raw, content_type="application/json")
+
+    assert_error(response, 400, "body")
+    assert response.json()["errors"][0]["detail"] == detail  # not Python's, which names its internals
 
 
 def test_empty_body_is_a_400_naming_each_required_field(api):
@@ -63,7 +78,10 @@ def test_invalid_utf8_is_a_400_about_the_body(api):
     assert_error(api.post(URL, raw, content_type="application/json"), 400, "body")
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "application/xml"])
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "application/x-www-form-urlencoded", "application/xml", "multipart/form-data; boundary=b"],
+)
 def test_unsupported_content_type_is_a_415(api, content_type):
     response = api.post(URL, b"user_id=u", content_type=content_type)
 
@@ -108,10 +126,12 @@ def test_an_unknown_format_is_a_json_404_not_a_500(api, url):
     assert response.json()["errors"][0]["attr"] == "path"
 
 
-@pytest.mark.parametrize("method", ["options", "delete", "put"])
-@pytest.mark.parametrize("url", ["/api/docs/", "/api/schema/"])
-def test_docs_and_schema_answer_other_methods_with_a_json_405(client, method, url):
-    response = getattr(client, method)(url)
+@pytest.mark.parametrize("method", ["options", "delete", "put", "post", "trace"])
+@pytest.mark.parametrize("url", ["/api/docs/", "/api/schema/", "/healthz", "/readyz", "/metrics", "/dashboard/"])
+def test_pages_outside_the_api_answer_other_methods_with_a_json_405(method, url):
+    from django.test import Client
+
+    response = Client(enforce_csrf_checks=True).generic(method.upper(), url)
 
     assert response.status_code == 405
     assert response.json()["errors"][0]["attr"] == "method"
@@ -124,6 +144,19 @@ def test_post_to_a_mistyped_url_is_a_json_404_even_with_csrf_checks():
 
     assert response.status_code == 404
     assert response.json()["errors"][0]["attr"] == "path"
+
+
+def test_a_form_without_its_csrf_token_is_a_json_403(client):
+    from django.test import Client
+
+    response = Client(enforce_csrf_checks=True).post("/admin/login/", {"username": "a", "password": "b"})
+
+    assert response.status_code == 403
+    assert response.json()["errors"][0]["attr"] == "CSRF"
+
+
+def test_options_describes_the_collection_to_its_users(api):
+    assert api.options(URL).json()["description"] == "Orders: list them, newest first (GET), or place one (POST)."
 
 
 def test_head_on_healthz_is_allowed(client):
