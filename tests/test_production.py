@@ -131,7 +131,7 @@ def test_with_api_tokens_a_signed_in_staff_member_may_read_the_api_and_a_custome
 
 
 def test_the_server_spreads_keep_alive_connections_over_its_worker_processes(processes):
-    # gunicorn's processes, on one shared listening socket, let whichever woke first take a whole burst and serve it.
+    # Every process takes its share: on one shared socket, a process that woke first could take a whole burst alone.
     server = processes()
     workers = wait_for(lambda: children(server.process.pid), until=lambda pids: len(pids) == 2)
 
