@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from django.conf import settings
 from granian.rsgi import ProtocolClosed
 
+from order_system.errors import error_body
 from order_system.server import BODY_READ_SECONDS, STOPPING_BODY_READ_SECONDS, THREADS
 from order_system.wsgi import application as django_application
 from orders.queueing import get_backend
@@ -32,9 +33,8 @@ class BodyRefused(Exception):
     """The body is too large, too slow or cut short: answered here, without a thread, in the API's error shape."""
 
     def __init__(self, status: int, code: str, detail: str):
-        kind = "validation_error" if status == 400 else "client_error"
         self.status = status
-        self.body = json.dumps({"type": kind, "errors": [{"attr": "body", "code": code, "detail": detail}]})
+        self.body = json.dumps(error_body(status, [{"attr": "body", "code": code, "detail": detail}]))
 
 
 class Application:
