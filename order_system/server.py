@@ -11,6 +11,8 @@ import os
 import resource
 import sys
 
+from order_system.env import env_int
+
 # A client gets this long to send its request line and headers, then its connection is closed. Requests of this API
 # are a few hundred bytes: 5 s is ample for a real client on a bad network, and a connection that sends nothing holds
 # no thread meanwhile, only a socket.
@@ -30,17 +32,10 @@ CONNECTIONS = 16_384
 OTHER_FILES = 256
 
 
-def env_int(name: str, default: int) -> int:
-    value = os.environ.get(name) or str(default)
-    if not value.isdigit() or int(value) < 1:
-        sys.exit(f"{name} must be a whole number of at least 1, not {value!r}")
-    return int(value)
-
-
 if "GUNICORN_THREADS" in os.environ:
     sys.exit("GUNICORN_THREADS is gone with gunicorn: set WEB_THREADS, the request threads of each process")
 # 16, not 8: more creates share each group commit (README, "Benchmarks").
-THREADS = env_int("WEB_THREADS", 16)
+THREADS = env_int("WEB_THREADS", 16, minimum=1)
 
 
 def connections_allowed() -> int:
@@ -53,6 +48,18 @@ def connections_allowed() -> int:
     return max(1, min(CONNECTIONS, soft - OTHER_FILES))
 
 
+def where_everything_is(url: str) -> str:
+    """What a newcomer wants to see once the server starts: the addresses, and how to get into the admin."""
+    return (
+        f"Serving the order system on {url}/\n"
+        f"  API:        {url}/api/orders/\n"
+        f"  API docs:   {url}/api/docs/\n"
+        f"  Dashboard:  {url}/dashboard/\n"
+        f"  Admin:      {url}/admin/ (first: .venv/bin/python manage.py createsuperuser)\n"
+        f"  Health:     {url}/healthz and {url}/readyz"
+    )
+
+
 def main() -> None:
     from granian.constants import HTTPModes, Interfaces
     from granian.http import HTTP1Settings
@@ -61,13 +68,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Serve the project with granian.")
     parser.add_argument("--bind", default="127.0.0.1:8000", help="host:port to listen on")
     host, _, port = parser.parse_args().bind.rpartition(":")
+    print(where_everything_is(f"http://{host}:{port}"), flush=True)
     Server(
         "order_system.rsgi:application",
         address=host.strip("[]"),  # [::]:8000 listens on every IPv6 address
         port=int(port),
         interface=Interfaces.RSGI,
         http=HTTPModes.http1,  # what gunicorn spoke; order_system.rsgi reads bodies by HTTP/1.1's rules
-        workers=env_int("WEB_CONCURRENCY", 2),
+        workers=env_int("WEB_CONCURRENCY", 2, minimum=1),
         backlog=BACKLOG,
         backpressure=connections_allowed(),
         http1_settings=HTTP1Settings(header_read_timeout=HEADER_READ_SECONDS * 1000),

@@ -11,66 +11,9 @@ from corsheaders.defaults import default_headers as default_cors_headers
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 
+from order_system.env import env_bool, env_float, env_int, env_list, env_optional_bool, env_seconds_range
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-
-
-def env_bool(name: str, default: bool) -> bool:
-    """Read a 0/1 style flag; anything unrecognised is a configuration error, not a silent False."""
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    if value.lower() in {"1", "true", "yes", "on"}:
-        return True
-    if value.lower() in {"0", "false", "no", "off"}:
-        return False
-    raise ImproperlyConfigured(f"{name} must be 0 or 1, not {value!r}")
-
-
-def env_list(name: str, default: str = "") -> list[str]:
-    """Read a comma-separated list, ignoring blanks."""
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
-
-
-def env_optional_bool(name: str) -> bool | None:
-    """Read a 0/1 flag that may be left unset, meaning "decide for me"."""
-    return env_bool(name, False) if os.environ.get(name) else None
-
-
-def env_int(name: str, default: int, *, minimum: int = 0) -> int:
-    """Read a whole number; a typo stops startup instead of surfacing later."""
-    value = os.environ.get(name) or str(default)
-    try:
-        number = int(value)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}") from None
-    if number < minimum:
-        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {number}")
-    return number
-
-
-def env_float(name: str, default: float, *, minimum: float = 0.0, maximum: float = float("inf")) -> float:
-    """Read a finite number within bounds."""
-    value = os.environ.get(name) or str(default)
-    try:
-        number = float(value)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from None
-    if not minimum <= number <= maximum or number == float("inf"):
-        raise ImproperlyConfigured(f"{name} must be between {minimum} and {maximum}, not {value!r}")
-    return number
-
-
-def env_seconds_range(name: str, default: str) -> tuple[float, float]:
-    """Read '2' or '1-5' (uniform range) as (low, high) seconds."""
-    value = os.environ.get(name) or default
-    low, _, high = value.partition("-")
-    try:
-        bounds = (float(low), float(high or low))
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must look like '2' or '1-5', not {value!r}") from None
-    if not all(0 <= bound < float("inf") for bound in bounds) or bounds[0] > bounds[1]:
-        raise ImproperlyConfigured(f"{name} must be finite seconds with low <= high, not {value!r}")
-    return bounds
 
 
 def local_secret_key(path: Path) -> str:
@@ -213,6 +156,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 READYZ_MIN_FREE_MB = env_int("READYZ_MIN_FREE_MB", 100)
 
 # Throttling counts requests in this cache: per process by default, shared by every process with a Redis URL.
+_cache_scheme = os.environ.get("CACHE_URL", "").partition("://")[0]
+if _cache_scheme not in {"", "redis", "rediss", "unix"}:  # the URL itself may hold a password: only its scheme is shown
+    raise ImproperlyConfigured(
+        f"CACHE_URL must be a Redis URL (redis://, rediss:// or unix://), not {_cache_scheme}://..."
+    )
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["CACHE_URL"]}
     if os.environ.get("CACHE_URL")
@@ -340,6 +288,7 @@ if ORDER_PROCESSOR == "orders.processors.simulate" and ORDER_PROCESSING_SECONDS[
     )
 ORDER_MAX_ATTEMPTS = env_int("ORDER_MAX_ATTEMPTS", 3, minimum=1)
 ORDER_RETRY_BACKOFF_SECONDS = env_float("ORDER_RETRY_BACKOFF_SECONDS", 1.0)  # 1 s, 2 s, 4 s, ... after each failure
+ORDER_RETRY_BACKOFF_MAX_SECONDS = 300  # the backoff's cap; a processor's Retry(delay=...) may ask for more
 ORDER_SWEEP_SECONDS = env_float("ORDER_SWEEP_SECONDS", 2.0, minimum=0.05)
 ORDER_SHUTDOWN_GRACE_SECONDS = env_float("ORDER_SHUTDOWN_GRACE_SECONDS", 5.0)
 # Celery mode: a PENDING order due this long without being claimed is presumed lost by the broker and sent again.
@@ -359,7 +308,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A request publishing an order tries the broker three times, then leaves the order to the sweep.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
-# Redis redelivers an unacknowledged task after this long; it must exceed the longest retry delay (5 minutes).
+# Redis redelivers an unacknowledged task after this long; it must exceed the backoff's cap (5 minutes).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=600)}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 

@@ -254,8 +254,9 @@ def idempotency_keys_prune(*, older_than: timedelta) -> int:
 
 
 def retry_delay(attempt: int) -> timedelta:
-    """Exponential backoff after a failed attempt: base, 2 x base, 4 x base, ..., at most 5 minutes."""
-    return timedelta(seconds=min(settings.ORDER_RETRY_BACKOFF_SECONDS * 2 ** (attempt - 1), 300))
+    """Exponential backoff after a failed attempt: base, 2 x base, 4 x base, ..., at most the cap."""
+    backoff = settings.ORDER_RETRY_BACKOFF_SECONDS * 2 ** (attempt - 1)
+    return timedelta(seconds=min(backoff, settings.ORDER_RETRY_BACKOFF_MAX_SECONDS))
 
 
 def _operator_transition(order_id: uuid.UUID, from_status: str, to_status: str, **changes) -> None:

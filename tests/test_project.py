@@ -59,6 +59,8 @@ def check_settings(**env: str) -> subprocess.CompletedProcess:
             "ORDER_PROCESSING_SECONDS must stay below ORDER_PROCESSING_TIMEOUT_SECONDS",
         ),
         ({"ORDER_WORKER_AUTOSTART": "sometimes"}, "ORDER_WORKER_AUTOSTART must be 0 or 1"),
+        ({"CACHE_URL": "memcached://user:s3cret@cache:11211"}, "CACHE_URL must be a Redis URL"),
+        ({"CACHE_URL": "cache:6379"}, "CACHE_URL must be a Redis URL"),
     ],
 )
 def test_bad_settings_stop_startup_with_a_clear_message(env, message):
@@ -66,6 +68,7 @@ def test_bad_settings_stop_startup_with_a_clear_message(env, message):
 
     assert result.returncode != 0
     assert message in result.stderr
+    assert "s3cret" not in result.stderr  # a URL's password never reaches the terminal
 
 
 @pytest.mark.parametrize("value", ["0", "2", "1-5", "0.5-1.5"])
