@@ -1,6 +1,7 @@
 """Orders, the one table of allowed status changes, and idempotency keys."""
 
 import uuid
+from datetime import datetime
 
 from django.db import models
 from django.utils import timezone
@@ -14,6 +15,18 @@ class OrderStatus(models.TextChoices):
     COMPLETED = "COMPLETED"  # final: processed successfully
     FAILED = "FAILED"  # final until an operator retries it
     CANCELLED = "CANCELLED"  # final: cancelled before a worker claimed it
+
+
+class OrderQuerySet(models.QuerySet):
+    """The questions the workers ask of the orders table, each named once."""
+
+    def due(self, now: datetime) -> "OrderQuerySet":
+        """PENDING orders a worker may claim at `now` (a retry waits for its backoff)."""
+        return self.filter(status=OrderStatus.PENDING, available_at__lte=now)
+
+    def lease_expired(self, claimed_before: datetime) -> "OrderQuerySet":
+        """PROCESSING orders whose claim is older than `claimed_before`: their worker died or hung."""
+        return self.filter(status=OrderStatus.PROCESSING, started_at__lt=claimed_before)
 
 
 class Order(models.Model):
@@ -36,6 +49,8 @@ class Order(models.Model):
     started_at = models.DateTimeField(null=True, blank=True, editable=False)
     completed_at = models.DateTimeField(null=True, blank=True, editable=False)
     updated_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = OrderQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-order_id"]

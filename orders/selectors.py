@@ -24,9 +24,5 @@ def order_list(*, status: str | None = None, user_id: str | None = None) -> Quer
 
 
 def order_ids_due(*, limit: int) -> list[UUID]:
-    """PENDING orders a worker may claim now, oldest first; walks the (status, created_at) index."""
-    return list(
-        Order.objects.filter(status=Order.Status.PENDING, available_at__lte=timezone.now())
-        .order_by("created_at")
-        .values_list("pk", flat=True)[:limit]
-    )
+    """PENDING orders a worker may claim now, oldest first; walks the (status, created_at, order_id) index."""
+    return list(Order.objects.due(timezone.now()).order_by("created_at").values_list("pk", flat=True)[:limit])

@@ -142,9 +142,7 @@ def orders_claim(*, order_ids: list[uuid.UUID]) -> list[Claim]:
     """
     now = timezone.now()
     with write_transaction(savepoint=False):  # a claim that fails takes the caller's transaction with it
-        due = Order.objects.select_for_update(skip_locked=True).filter(
-            pk__in=order_ids, status=Order.Status.PENDING, available_at__lte=now
-        )
+        due = Order.objects.select_for_update(skip_locked=True).due(now).filter(pk__in=order_ids)
         found = {row[0]: row for row in due.order_by().values_list(*_SNAPSHOT_FIELDS, "available_at")}
         claims = [_claim(found[pk][:-1], now) for pk in dict.fromkeys(order_ids) if pk in found]
         _transition(
@@ -221,9 +219,9 @@ def order_retry(*, order_id: uuid.UUID) -> None:
 def orders_expire_leases() -> int:
     """Count claims older than ORDER_LEASE_SECONDS as failed attempts: their worker died (or hung)."""
     now = timezone.now()
-    expired = Order.objects.filter(
-        status=Order.Status.PROCESSING, started_at__lt=now - timedelta(seconds=settings.ORDER_LEASE_SECONDS)
-    ).values_list(*_SNAPSHOT_FIELDS, "started_at")
+    expired = Order.objects.lease_expired(now - timedelta(seconds=settings.ORDER_LEASE_SECONDS)).values_list(
+        *_SNAPSHOT_FIELDS, "started_at"
+    )
     reason = "Lease expired: the worker stopped responding."
     # Each row holds the attempt that ran: the one its claim counted.
     claims = [_claim(row[:-1], row[-1], counted=True) for row in expired]
@@ -237,9 +235,7 @@ def orders_requeue_stale(*, older_than: timedelta, limit: int) -> list[uuid.UUID
     """
     now = timezone.now()
     with write_transaction():
-        stale = Order.objects.select_for_update(skip_locked=True).filter(
-            status=Order.Status.PENDING, available_at__lt=now - older_than
-        )
+        stale = Order.objects.select_for_update(skip_locked=True).due(now - older_than)
         order_ids = list(stale.order_by("created_at").values_list("pk", flat=True)[:limit])
         Order.objects.filter(pk__in=order_ids, status=Order.Status.PENDING).update(available_at=now)
         for order_id in order_ids:
