@@ -242,13 +242,13 @@ def in_new_thread(function: Callable, *args) -> Future:
     return future
 
 
-def sweep() -> list[UUID]:
-    """Thread backend: recover claims whose worker died, then list PENDING orders that are due, oldest first."""
+def recover_and_find_due() -> list[UUID]:
+    """The thread backend's sweep: recover claims whose worker died, then list the orders due, oldest first."""
     orders_expire_leases()
     return order_ids_due(limit=SWEEP_BATCH)
 
 
-def sweep_lost() -> None:
-    """Celery backend: recover claims whose worker died, and send again what the broker seems to have lost."""
+def recover_and_resend_lost() -> None:
+    """The Celery backend's sweep: recover claims whose worker died, and resend what the broker seems to have lost."""
     orders_expire_leases()
     orders_requeue_stale(older_than=timedelta(seconds=settings.ORDER_REQUEUE_SECONDS), limit=SWEEP_BATCH)

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from orders import processing
-from orders.worker import sweep_forever
+from orders.worker import sweep_periodically
 
 _stopping = threading.Event()
 
@@ -34,8 +34,8 @@ def process_order(order_id: str) -> None:
 def start_recovery_sweep(**_) -> None:
     """Every Celery worker recovers dead claims and lost messages at start, then every ORDER_SWEEP_SECONDS."""
     sweeper = threading.Thread(
-        target=sweep_forever,
-        args=(processing.sweep_lost,),
+        target=sweep_periodically,
+        args=(processing.recover_and_resend_lost,),
         kwargs={"seconds": settings.ORDER_SWEEP_SECONDS, "stop": _stopping},
         name="order-sweeper",
         daemon=True,

@@ -74,7 +74,7 @@ class OrderWorker:
                 return
             self._loop = asyncio.new_event_loop()
             self._thread = threading.Thread(target=self._run, name="order-worker", daemon=True)
-            sweeper = partial(sweep_forever, self._sweep_into_queue, seconds=self._sweep_seconds, stop=self._stopping)
+            sweeper = partial(sweep_periodically, self._sweep, seconds=self._sweep_seconds, stop=self._stopping)
             self._sweeper = threading.Thread(target=sweeper, name="order-sweeper", daemon=True)
         self._thread.start()
         self._sweeper.start()
@@ -238,12 +238,12 @@ class OrderWorker:
         with self._lock:
             self._queued.difference_update(order_ids)
 
-    def _sweep_into_queue(self) -> None:
+    def _sweep(self) -> None:
         """Queue what the sweep finds; a full sweep of orders the last one did not return is part of a moving
         backlog, so the next sweep runs as soon as this part is claimed, without waiting for the clock."""
         previous: set[UUID] = set()
         while not self._stopping.is_set():
-            order_ids = processing.sweep()
+            order_ids = processing.recover_and_find_due()
             for order_id in order_ids:
                 self.submit(order_id)
             if len(order_ids) < processing.SWEEP_BATCH or previous.issuperset(order_ids):
@@ -319,7 +319,7 @@ class ThreadPool:
             self._busy -= 1
 
 
-def sweep_forever(sweep: Callable[[], object], *, seconds: float, stop: threading.Event) -> None:
+def sweep_periodically(sweep: Callable[[], object], *, seconds: float, stop: threading.Event) -> None:
     """Run sweep() now and every `seconds` until stop is set; a failed sweep is logged and tried again."""
     try:
         while not stop.is_set():
