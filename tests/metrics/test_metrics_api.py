@@ -40,7 +40,7 @@ def test_empty_system_reports_every_field_with_zeros(api):
     assert body["generated_at"]
 
 
-def test_the_process_numbers_are_those_of_this_process_s_running_worker(start_worker, api):
+def test_the_process_numbers_are_those_of_the_worker_running_here(start_worker, api):
     start_worker(ORDER_CONCURRENCY=3)
 
     process = api.get("/api/metrics/").json()["process"]
