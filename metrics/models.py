@@ -2,11 +2,6 @@
 
 from django.db import models
 
-# Histogram bucket upper bounds in seconds; the last bucket (+Inf) is implicit. Changing them needs metrics_rebuild.
-PROCESSING_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 2.5, 3, 3.5, 4, 4.5, 5, 7.5, 10, 30, 60)
-WAIT_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 90, 120, 180, 300, 600, 1800, 3600)
-HISTOGRAMS = {"processing": PROCESSING_BUCKETS, "queue_wait": WAIT_BUCKETS, "end_to_end": WAIT_BUCKETS}
-
 
 class Counter(models.Model):
     """One shard of a named metric; the metric is the sum of its shards, or their maximum for names ending in .max_us.

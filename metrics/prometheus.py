@@ -3,9 +3,7 @@
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-from metrics.models import HISTOGRAMS
-
-HISTOGRAM_NAMES = {"processing": "processing_time", "queue_wait": "queue_wait", "end_to_end": "end_to_end"}
+from metrics.histograms import HISTOGRAMS
 
 
 def render_prometheus(snapshot: dict) -> bytes:
@@ -49,15 +47,15 @@ class SnapshotCollector:
         throughput.add_metric(["1m"], snapshot["throughput"]["last_1m"])
         throughput.add_metric(["5m"], snapshot["throughput"]["last_5m"])
         yield throughput
-        worker = snapshot["worker"]
+        process = snapshot["process"]
         yield GaugeMetricFamily(
-            "order_worker_concurrency", "Orders the answering process may run at once.", value=worker["concurrency"]
+            "order_worker_concurrency", "Orders the answering process may run at once.", value=process["concurrency"]
         )
         yield GaugeMetricFamily(
-            "order_worker_in_flight", "Orders the answering process runs now.", value=worker["in_flight"]
+            "order_worker_in_flight", "Orders the answering process runs now.", value=process["in_flight"]
         )
-        for name in HISTOGRAMS:
-            summary = snapshot[f"{HISTOGRAM_NAMES[name]}_seconds"]
+        for name, histogram in HISTOGRAMS.items():
+            summary = snapshot[histogram.field]
             yield HistogramMetricFamily(
                 f"order_{name}_seconds",
                 f"{name.replace('_', ' ').capitalize()} of completed orders.",
@@ -65,5 +63,5 @@ class SnapshotCollector:
                 sum_value=summary["sum"],
             )
         yield GaugeMetricFamily(
-            "orders_uptime_seconds", "Uptime of the answering process.", value=snapshot["uptime_seconds"]
+            "orders_uptime_seconds", "Uptime of the answering process.", value=process["uptime_seconds"]
         )

@@ -36,6 +36,15 @@ class ThroughputSerializer(serializers.Serializer):
     per_minute = MinuteSerializer(many=True)
 
 
+class ProcessSerializer(serializers.Serializer):
+    """The process that answered; every other field counts the whole database, whichever process answers."""
+
+    pid = serializers.IntegerField()
+    uptime_seconds = serializers.FloatField()
+    concurrency = serializers.IntegerField(help_text="Orders its worker may run at once; 0 if it runs none.")
+    in_flight = serializers.IntegerField(help_text="Orders its worker runs now.")
+
+
 class MetricsOutputSerializer(serializers.Serializer):
     """GET /api/metrics/."""
 
@@ -56,13 +65,5 @@ class MetricsOutputSerializer(serializers.Serializer):
     throughput = ThroughputSerializer()
     failure_rate = serializers.FloatField()
     retries_total = serializers.IntegerField()
-    worker = inline_serializer(
-        "Worker",
-        {
-            "pid": serializers.IntegerField(help_text="The process that answered."),
-            "concurrency": serializers.IntegerField(help_text="Orders it may run at once; 0 if it runs none."),
-            "in_flight": serializers.IntegerField(help_text="Orders it runs now."),
-        },
-    )
-    uptime_seconds = serializers.FloatField()
+    process = ProcessSerializer()
     generated_at = serializers.DateTimeField()

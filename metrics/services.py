@@ -1,31 +1,21 @@
 """Writes to metric rows: called by orders.services inside the transaction of the change they count."""
 
 import threading
-from bisect import bisect_left
 from collections import defaultdict
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import NotSupportedError, connection, transaction
 from django.utils import timezone
 
-from metrics.models import HISTOGRAMS, CompletedMinute, Counter
+from metrics.histograms import Completion, observations
+from metrics.models import CompletedMinute, Counter
 from orders.models import Order
 
 # How long per-minute completions are kept; the dashboard shows the last 30 minutes.
 RETENTION = timedelta(hours=1)
-
-
-@dataclass(frozen=True)
-class Completion:
-    """The timestamps of an order that just completed, from which its latencies are observed."""
-
-    created_at: datetime
-    started_at: datetime
-    completed_at: datetime
 
 
 def status_counter(status: str) -> str:
@@ -100,11 +90,14 @@ class _Changes:
         # Shards in order, counters before minutes (the order metrics_rebuild locks the tables in): no deadlocks.
         for shard, deltas in sorted(self.deltas.items()):
             changed = {name: delta for name, delta in deltas.items() if delta}
-            if changed or self.maxima[shard]:
-                _apply(shard, changed, self.maxima[shard])
+            maxima = self.maxima[shard]
+            if changed or maxima:
+                rows = [(name, shard, value) for name, value in sorted([*changed.items(), *maxima.items()])]
+                _add(Counter, key=("name", "shard"), column="value", rows=rows, highest=sorted(maxima))
+        prepare = CompletedMinute._meta.get_field("minute").get_db_prep_value
         for shard, minutes in sorted(self.minutes.items()):
-            for minute, count in sorted(minutes.items()):
-                _count_completed_minute(shard, minute, count)
+            rows = [(prepare(minute, connection), shard, count) for minute, count in sorted(minutes.items())]
+            _add(CompletedMinute, key=("minute", "shard"), column="count", rows=rows)
         if self.minutes:
             _prune_minutes(max(minute for minutes in self.minutes.values() for minute in minutes))
 
@@ -125,68 +118,46 @@ def metrics_rebuild() -> int:
     return changed
 
 
-def latencies(completion: Completion) -> dict[str, timedelta]:
-    """The three latencies a completed order contributes to its histograms."""
-    return {
-        "processing": completion.completed_at - completion.started_at,
-        "queue_wait": completion.started_at - completion.created_at,
-        "end_to_end": completion.completed_at - completion.created_at,
-    }
-
-
-def observations(completion: Completion) -> list[tuple[str, int, int]]:
-    """(histogram, whole microseconds, bucket) for each latency a completed order contributes.
-
-    Durations are kept as whole microseconds, so sums stay exact (the timestamps have microsecond precision). The
-    bucket is the first whose upper bound the duration does not exceed, or the +Inf bucket after them.
-    """
-    return [
-        (name, micros := duration // _MICROSECOND, bisect_left(_BOUNDS_US[name], micros))
-        for name, duration in latencies(completion).items()
-    ]
-
-
-_MICROSECOND = timedelta(microseconds=1)
-_BOUNDS_US = {name: [round(bound * 1_000_000) for bound in bounds] for name, bounds in HISTOGRAMS.items()}
-
-
 def shard_of(order_id: UUID) -> int:
     """Every change of one order lands on the same shard, so a rebuild can recompute each shard exactly."""
     return order_id.int % settings.METRICS_SHARDS
 
 
-def _apply(shard: int, deltas: dict[str, int], maxima: dict[str, int]) -> None:
-    """Add deltas to counters and raise maxima, creating the rows that are missing, in one statement.
+def _add(model, *, key: tuple[str, str], column: str, rows: list[tuple], highest: list[str] = ()) -> None:
+    """Add each row's value to the stored row with the same key, creating the rows that are missing, in one statement.
 
-    Plain SQL: this runs in every status change, and the ORM's expressions cost more than the write itself. Every
-    writer takes the rows in name order, so two transactions on PostgreSQL can't deadlock over them.
+    rows are (key part, key part, value), in the order to lock them. Where the first key part is one of highest, the
+    stored value is raised to the new one instead of added to (the .max_us counters). Plain SQL: this runs in every
+    status change, the ORM's expressions cost more than the write itself, and bulk_create(update_conflicts=True) can
+    only overwrite a value, not add to it.
     """
-    table = connection.ops.quote_name(Counter._meta.db_table)
-    rows = sorted([*deltas.items(), *maxima.items()])
-    added = f"{table}.value + excluded.value"
-    if maxima:
-        greatest = "MAX" if connection.vendor == "sqlite" else "GREATEST"
-        raised = f"{greatest}({table}.value, excluded.value)"
-        added = f"CASE WHEN {table}.name IN ({', '.join(['%s'] * len(maxima))}) THEN {raised} ELSE {added} END"
+    try:
+        on_conflict, new_value, greatest = _UPSERT_SQL[connection.vendor]
+    except KeyError:
+        raise NotSupportedError(f"the metrics can't count on {connection.vendor} yet") from None
+    quote = connection.ops.quote_name
+    table, value = quote(model._meta.db_table), quote(column)
+    stored, new = f"{table}.{value}", new_value.format(value)
+    update = f"{stored} + {new}"
+    if highest:
+        names = ", ".join(["%s"] * len(highest))
+        update = f"CASE WHEN {table}.{quote(key[0])} IN ({names}) THEN {greatest}({stored}, {new}) ELSE {update} END"
     sql = (
-        f"INSERT INTO {table} (name, shard, value) VALUES {', '.join(['(%s, %s, %s)'] * len(rows))} "
-        f"ON CONFLICT (name, shard) DO UPDATE SET value = {added}"
+        f"INSERT INTO {table} ({', '.join(quote(name) for name in (*key, column))}) "
+        f"VALUES {', '.join(['(%s, %s, %s)'] * len(rows))} "
+        f"{on_conflict.format(', '.join(quote(name) for name in key))} {value} = {update}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*(part for name, value in rows for part in (name, shard, value)), *sorted(maxima)])
+        cursor.execute(sql, [*(part for row in rows for part in row), *highest])
 
 
-def _count_completed_minute(shard: int, minute: datetime, count: int) -> None:
-    """Add completions to their minute."""
-    table, quote = CompletedMinute._meta.db_table, connection.ops.quote_name
-    column = quote("count")
-    sql = (
-        f"INSERT INTO {quote(table)} (minute, shard, {column}) VALUES (%s, %s, %s) "
-        f"ON CONFLICT (minute, shard) DO UPDATE SET {column} = {quote(table)}.{column} + excluded.{column}"
-    )
-    stored_minute = CompletedMinute._meta.get_field("minute").get_db_prep_value(minute, connection)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [stored_minute, shard, count])
+# Per database: how an INSERT turns into an update of the row with the same key, how the update names the value the
+# INSERT brought, and the larger of two values. MySQL and MariaDB would be
+# "mysql": ("ON DUPLICATE KEY UPDATE", "VALUES({})", "GREATEST").
+_UPSERT_SQL = {
+    "postgresql": ("ON CONFLICT ({}) DO UPDATE SET", "excluded.{}", "GREATEST"),
+    "sqlite": ("ON CONFLICT ({}) DO UPDATE SET", "excluded.{}", "MAX"),
+}
 
 
 _pruned_before: datetime | None = None  # the last retention start this process pruned up to

@@ -2,17 +2,14 @@
 
 from django.views.generic import TemplateView
 
+from metrics.histograms import HISTOGRAMS
 from orders.models import Order
 
 dashboard = TemplateView.as_view(
     template_name="metrics/dashboard.html",
     extra_context={
         "statuses": Order.Status.values,
-        "latencies": [
-            ("processing_time_seconds", "Processing"),
-            ("queue_wait_seconds", "Queue wait"),
-            ("end_to_end_seconds", "End to end"),
-        ],
+        "latencies": [(histogram.field, histogram.label) for histogram in HISTOGRAMS.values()],
         "fields": ["count", "avg", "p50", "p95", "p99", "max"],
     },
 )

@@ -16,7 +16,8 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
-from metrics.services import Completion, metrics_record_transitions
+from metrics.histograms import Completion
+from metrics.services import metrics_record_transitions
 from order_system.db import GroupCommit, insert, write_transaction
 from orders.models import TRANSITIONS, IdempotencyKey, Order
 from orders.processors import OrderSnapshot

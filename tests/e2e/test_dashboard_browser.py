@@ -60,9 +60,9 @@ def test_dashboard_shows_orders_moving_and_matches_the_api(processes, database):
             )
             page.screenshot(path=str(ARTIFACTS / "dashboard-in-flight.png"), full_page=True)
             worker = page.evaluate(
-                """() => ({concurrency: document.querySelector('[data-metric="worker.concurrency"]').textContent,
-                          in_flight: document.querySelector('[data-metric="worker.in_flight"]').textContent,
-                          pid: document.getElementById('worker-pid').textContent})"""
+                """() => ({concurrency: document.querySelector('[data-metric="process.concurrency"]').textContent,
+                          in_flight: document.querySelector('[data-metric="process.in_flight"]').textContent,
+                          pid: document.getElementById('process-pid').textContent})"""
             )
 
             wait_for(lambda: database.statuses() == {"COMPLETED": 40}, timeout=90)

@@ -54,7 +54,7 @@ def test_one_process_holds_500_orders_of_1_s_async_work_in_flight_at_once(proces
 
     def sample_until_done():
         metrics = request(worker.url, "GET", "/api/metrics/")[1]
-        samples.append(metrics["worker"]["in_flight"])
+        samples.append(metrics["process"]["in_flight"])
         return metrics["orders_by_status"]["COMPLETED"] == 500
 
     wait_for(sample_until_done, timeout=60, interval=0.02)

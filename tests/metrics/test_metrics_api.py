@@ -7,9 +7,9 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from metrics.models import PROCESSING_BUCKETS, CompletedMinute
-from metrics.selectors import _percentile, histogram_summary
-from metrics.services import Completion, observations
+from metrics.histograms import PROCESSING_BUCKETS, Completion, histogram_summary, observations, percentile
+from metrics.models import CompletedMinute
+from metrics.services import minute_of
 from orders.models import Order
 from orders.services import order_cancel, order_claim, order_complete, order_create, order_fail_attempt
 
@@ -33,9 +33,19 @@ def test_empty_system_reports_every_field_with_zeros(api):
     assert body["throughput"]["last_1m"] == body["throughput"]["last_5m"] == 0
     assert len(body["throughput"]["per_minute"]) == 30
     assert (body["failure_rate"], body["retries_total"]) == (0, 0)
-    assert body["worker"] == {"pid": os.getpid(), "concurrency": 0, "in_flight": 0}  # no worker runs in tests
-    assert body["uptime_seconds"] >= 0
+    process = body.pop("process")
+    assert process.pop("uptime_seconds") >= 0
+    assert process == {"pid": os.getpid(), "concurrency": 0, "in_flight": 0}  # no worker runs in tests
+    assert not {"pid", "concurrency", "uptime_seconds"} & body.keys()  # the process's numbers are only under it
     assert body["generated_at"]
+
+
+def test_the_process_numbers_are_those_of_the_worker_running_here(start_worker, api):
+    start_worker(ORDER_CONCURRENCY=3)
+
+    process = api.get("/api/metrics/").json()["process"]
+
+    assert (process["pid"], process["concurrency"], process["in_flight"]) == (os.getpid(), 3, 0)
 
 
 def test_metrics_follow_each_status_change(api, settings):
@@ -55,7 +65,9 @@ def test_metrics_follow_each_status_change(api, settings):
     assert body["queue_depth"] == 2
     assert body["oldest_pending_age_seconds"] >= 0
     assert body["processing_time_seconds"]["count"] == body["end_to_end_seconds"]["count"] == 1
-    assert body["throughput"]["per_minute"][-1]["completed"] == 1
+    per_minute = {datetime.fromisoformat(row["minute"]): row["completed"] for row in body["throughput"]["per_minute"]}
+    done.refresh_from_db()
+    assert per_minute[minute_of(done.completed_at)] == 1  # the minute it completed in, even if a new one began since
     assert waiting.status == Order.Status.PENDING
 
 
@@ -84,9 +96,9 @@ def test_percentiles_interpolate_within_the_bucket():
     bounds = (1, 2, 4)
     buckets = [0, 10, 10, 0]  # ten observations in (1, 2], ten in (2, 4]
 
-    assert _percentile(bounds, buckets, 0.5, largest=3.5) == 2.0
-    assert _percentile(bounds, buckets, 0.25, largest=3.5) == 1.5
-    assert _percentile(bounds, buckets, 0.95, largest=3.5) == 3.35  # the bucket ends at the exact maximum
+    assert percentile(bounds, buckets, 0.5, largest=3.5) == 2.0
+    assert percentile(bounds, buckets, 0.25, largest=3.5) == 1.5
+    assert percentile(bounds, buckets, 0.95, largest=3.5) == 3.35  # the bucket ends at the exact maximum
 
 
 def test_percentile_in_the_overflow_bucket_ends_at_the_maximum():

@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from metrics.models import HISTOGRAMS
+from metrics.histograms import HISTOGRAMS
 from metrics.models import Counter as MetricCounter
 from metrics.selectors import metrics_snapshot
 from metrics.services import metrics_batch, metrics_rebuild, metrics_record_transitions, shard_of
@@ -56,7 +56,7 @@ def aggregate_from_orders() -> dict:
             duration.days * 86_400_000_000 + duration.seconds * 1_000_000 + duration.microseconds
             for duration in durations
         ]
-        bounds = [round(bound * 1_000_000) for bound in HISTOGRAMS[name]]
+        bounds = [round(bound * 1_000_000) for bound in HISTOGRAMS[name].bounds]
         per_bucket = Counter(bisect.bisect_left(bounds, value) for value in micros)
         cumulative = [sum(per_bucket[i] for i in range(index + 1)) for index in range(len(bounds) + 1)]
         histograms[name] = {
