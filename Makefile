@@ -11,7 +11,7 @@ run: $(VENV)/.installed-prod
 	$(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/python -m order_system.server --bind 127.0.0.1:$(PORT)
 
-# Production (README, "Running in production"): DJANGO_PRODUCTION=1, so DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS
+# Production (docs/operations.md): DJANGO_PRODUCTION=1, so DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS
 # are required and HTTPS is enforced. WEB_CONCURRENCY and WEB_THREADS size the server (order_system/server.py); BIND
 # says where it listens.
 BIND ?= 127.0.0.1:$(PORT)
@@ -20,7 +20,7 @@ serve: $(VENV)/.installed-prod
 	DJANGO_PRODUCTION=1 $(BIN)/python manage.py collectstatic --noinput -v0
 	DJANGO_PRODUCTION=1 $(BIN)/python -m order_system.server --bind $(BIND)
 
-# One Celery worker for ORDER_QUEUE_BACKEND=celery (README, "Scaling out"); start as many as you need. For I/O-bound
+# One Celery worker for ORDER_QUEUE_BACKEND=celery (docs/operations.md, "Scaling out"); start as many as you need. For I/O-bound
 # processors: make celery CELERY_POOL=threads CELERY_CONCURRENCY=500, with DATABASE_POOL_SIZE set.
 CELERY_POOL ?= prefork
 CELERY_CONCURRENCY ?= 8

@@ -36,7 +36,7 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 STATUSES = ["COMPLETED"] * 90 + ["FAILED"] * 4 + ["CANCELLED"] * 3 + ["PENDING"] * 3
-# Celery mode: the pool and the connection pool the README recommends for I/O-bound processors ("Scaling out").
+# Celery mode: the pool and the connection pool docs/operations.md recommends for I/O-bound processors ("Scaling out").
 POSTGRES = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
 CELERY_BROKER = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/12")
 CELERY_WORKERS = 2
@@ -476,7 +476,7 @@ def measure_in_flight_memory(workdir: Path, orders: int = 10_000) -> list[dict]:
 
 
 def measure_celery_burst(workdir: Path, orders: int = 1_000) -> list[dict]:
-    """The 1,000-order burst in Celery mode on PostgreSQL and Redis, with the pool the README recommends."""
+    """The 1,000-order burst in Celery mode on PostgreSQL and Redis, with the pool docs/operations.md recommends."""
     print("celery...", flush=True)
     try:
         admin = psycopg.connect(f"{POSTGRES}/postgres", autocommit=True, connect_timeout=3)

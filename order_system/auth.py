@@ -1,4 +1,4 @@
-"""Optional bearer-token access to the API: off unless API_TOKENS lists tokens (see README, "Running in production")."""
+"""Optional bearer-token access to the API: off unless API_TOKENS lists tokens (docs/operations.md)."""
 
 import hashlib
 import hmac

@@ -34,7 +34,7 @@ OTHER_FILES = 256
 
 if "GUNICORN_THREADS" in os.environ:
     sys.exit("GUNICORN_THREADS is gone with gunicorn: set WEB_THREADS, the request threads of each process")
-# 16, not 8: more creates share each group commit (README, "Benchmarks").
+# 16, not 8: more creates share each group commit (docs/performance.md).
 THREADS = env_int("WEB_THREADS", 16, minimum=1)
 
 

@@ -54,7 +54,7 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "" if PRODUCTION else "localhos
 if not ALLOWED_HOSTS:
     raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS is required when DJANGO_PRODUCTION=1, e.g. orders.example.com")
 
-# Production behind a TLS-terminating proxy: HTTPS only, secure cookies, HSTS (see README, "Running in production").
+# Production behind a TLS-terminating proxy: HTTPS only, secure cookies, HSTS (docs/operations.md).
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", PRODUCTION)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # load balancers probe over plain HTTP
 BEHIND_PROXY = env_bool("DJANGO_BEHIND_PROXY", False)
@@ -120,7 +120,7 @@ WSGI_APPLICATION = "order_system.wsgi.application"
 
 # SQLite by default; DATABASE_URL=postgres://... switches to PostgreSQL with no code change.
 # PostgreSQL only: DATABASE_POOL_SIZE=N shares N connections among all of a process's threads (Django's psycopg
-# pool), for Celery's threads pool with hundreds of orders in flight (README, "Scaling out").
+# pool), for Celery's threads pool with hundreds of orders in flight (docs/operations.md, "Scaling out").
 DATABASE_POOL_SIZE = env_int("DATABASE_POOL_SIZE", 0)
 DATABASES = {
     "default": dj_database_url.parse(
@@ -146,7 +146,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
         # A checkpoint every 10,000 WAL pages (40 MB), not 1,000: the hot index pages of a burst of inserts are
-        # copied back once instead of ten times, by a writer holding the lock: 8-10% less CPU per create (README).
+        # copied back once instead of ten times, by a writer holding the lock (docs/performance.md).
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=10000",
     }
     # A file, not :memory:, so tests run the same WAL locking as production, across threads and processes.
@@ -247,7 +247,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "orders.apis.add_order_links"],
 }
 
-# Where accepted orders are processed (see README, "Processing" and "Scaling out"): a backend class by dotted path,
+# Where accepted orders are processed (docs/architecture.md, docs/operations.md): a backend class by dotted path,
 # or a short name for one of the three in orders/backends/.
 QUEUE_BACKENDS = {
     "thread": "orders.backends.thread.ThreadBackend",  # this process's worker
@@ -268,7 +268,7 @@ for gone, instead in {
     if gone in os.environ:
         raise ImproperlyConfigured(f"{gone} is no longer read; use {instead}")
 
-# The work done for each order (see README, "Processors"): the dotted path of a callable, async or plain.
+# The work done for each order (docs/processors.md): the dotted path of a callable, async or plain.
 ORDER_PROCESSOR = os.environ.get("ORDER_PROCESSOR") or "orders.processors.simulate"
 ORDER_CONCURRENCY = env_int("ORDER_CONCURRENCY", 1000, minimum=1)  # orders in flight at once, per process
 ORDER_THREADS = env_int("ORDER_THREADS", 16, minimum=1)  # per process; they run a plain-def processor
@@ -295,7 +295,7 @@ ORDER_SHUTDOWN_GRACE_SECONDS = env_float("ORDER_SHUTDOWN_GRACE_SECONDS", 5.0)
 ORDER_REQUEUE_SECONDS = env_float("ORDER_REQUEUE_SECONDS", 300.0, minimum=1.0)
 ORDER_IDEMPOTENCY_KEY_TTL_HOURS = env_int("ORDER_IDEMPOTENCY_KEY_TTL_HOURS", 24, minimum=24)
 
-# Where the example processor, orders.examples.charge_payment, charges orders (see README, "Processors").
+# Where the example processor, orders.examples.charge_payment, charges orders (docs/processors.md).
 PAYMENT_SERVICE_URL = os.environ.get("PAYMENT_SERVICE_URL", "")
 
 # Celery mode (order_system/celery.py; acks_late is set on the task itself, in orders/tasks.py).

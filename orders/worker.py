@@ -24,7 +24,7 @@ RELEASE_SECONDS = 5.0
 # The most orders one cycle claims, or records, at once: with the fences, well under SQLite's 999 parameters.
 MAX_BATCH = 200
 # A cycle (one transaction) starts at most this often, unless a full batch waits: under load, fewer and larger cycles
-# leave the database's write lock and the process's GIL to the requests (see README, "Benchmarks").
+# leave the database's write lock and the process's GIL to the requests (docs/performance.md).
 CYCLE_SECONDS = 0.1
 
 

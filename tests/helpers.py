@@ -24,7 +24,7 @@ from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# The environment README's "Running in production" documents, with a throwaway key.
+# The environment docs/operations.md ("Running in production") documents, with a throwaway key.
 PRODUCTION_ENV = {
     "DJANGO_PRODUCTION": "1",
     "DJANGO_SECRET_KEY": "k3y-for-tests-only-5f0a8c1e9b7d4263a1f0c2e8b6d9f4a7c3e1b5d8",
