@@ -20,8 +20,8 @@ serve: $(VENV)/.installed-prod
 	DJANGO_PRODUCTION=1 $(BIN)/python manage.py collectstatic --noinput -v0
 	DJANGO_PRODUCTION=1 $(BIN)/python -m order_system.server --bind $(BIND)
 
-# One Celery worker for ORDER_QUEUE_BACKEND=celery (docs/operations.md, "Scaling out"); start as many as you need. For I/O-bound
-# processors: make celery CELERY_POOL=threads CELERY_CONCURRENCY=500, with DATABASE_POOL_SIZE set.
+# One Celery worker for ORDER_QUEUE_BACKEND=celery (docs/operations.md, "Scaling out"); start as many as you need.
+# For I/O-bound processors: make celery CELERY_POOL=threads CELERY_CONCURRENCY=500, with DATABASE_POOL_SIZE set.
 CELERY_POOL ?= prefork
 CELERY_CONCURRENCY ?= 8
 celery: $(VENV)/.installed-prod
