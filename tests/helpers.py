@@ -32,6 +32,29 @@ PRODUCTION_ENV = {
     "DJANGO_BEHIND_PROXY": "1",
     "DJANGO_SECURE_HSTS_SECONDS": "31536000",
 }
+# What order_system reads from the environment: a subprocess gets none of these from the developer's shell.
+SETTINGS_PREFIXES = (
+    *("ORDER_", "DJANGO_", "WEB_", "READYZ_", "ADMIN_LOGIN_", "CELERY_", "DATABASE_", "METRICS_", "CORS_"),
+    *("API_TOKENS", "CACHE_URL", "PAYMENT_SERVICE_URL", "LOG_LEVEL", "GUNICORN_"),
+)
+ORDERS_URL = "/api/orders/"
+
+
+def clean_env(**env: str) -> dict:
+    """This process's environment without the project's settings, then env: a subprocess sees what its test sets."""
+    inherited = {name: value for name, value in os.environ.items() if not name.startswith(SETTINGS_PREFIXES)}
+    return {**inherited, "DJANGO_SETTINGS_MODULE": "order_system.settings", **env}
+
+
+def order_body(**fields) -> dict:
+    """A valid body for POST /api/orders/; fields replace or add to it."""
+    return {"user_id": "u", "item_ids": [1], "total_amount": "9.99", **fields}
+
+
+def post_order(client, body: dict | None = None, **headers: str):
+    """POST a body (a valid one by default) as JSON to /api/orders/ through a Django or DRF test client."""
+    payload = json.dumps(order_body() if body is None else body)
+    return client.post(ORDERS_URL, payload, content_type="application/json", headers=headers)
 
 
 def run_concurrently(task, count: int, timeout: float = 60) -> list:
@@ -66,9 +89,11 @@ class Database:
 
     url: str
 
-    def migrate(self, env: dict) -> None:
+    def migrate(self, env: dict | None = None) -> None:
         command = [sys.executable, "manage.py", "migrate", "--noinput", "-v0"]
-        subprocess.run(command, cwd=ROOT, env={**env, "DATABASE_URL": self.url}, check=True, timeout=120)
+        subprocess.run(
+            command, cwd=ROOT, env={**clean_env(**(env or {})), "DATABASE_URL": self.url}, check=True, timeout=120
+        )
 
     def query(self, sql: str) -> list[tuple]:
         raise NotImplementedError
@@ -109,7 +134,7 @@ class Process:
         self.command = command
         self.database = database
         self.log = log
-        self.env = {**os.environ, "DATABASE_URL": database.url, "ORDER_PROCESSING_SECONDS": "0", **env}
+        self.env = clean_env(**{"DATABASE_URL": database.url, "ORDER_PROCESSING_SECONDS": "0", **env})
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -184,10 +209,12 @@ def socket_inodes(pid: int) -> set[str]:
 
 
 def wait_for(condition, timeout: float = 30, interval: float = 0.05, until=bool):
-    """Poll until until(condition()) holds and return the last result; fail the test after timeout."""
+    """Poll until until(condition()) holds and return the last result; fail the test after timeout, with that result."""
     deadline = time.monotonic() + timeout
     while not until(result := condition()):
-        assert time.monotonic() < deadline, f"not true after {timeout}s: {condition.__doc__ or condition}"
+        assert time.monotonic() < deadline, (
+            f"not true after {timeout}s: {condition.__doc__ or condition}; it last returned {result!r}"
+        )
         time.sleep(interval)
     return result
 
@@ -207,11 +234,15 @@ def request(
         connection.close()
 
 
+def place_order(url: str, body: dict | None = None, headers: dict | None = None) -> tuple[int, dict]:
+    """POST an order (a valid one by default) to a running server."""
+    return request(url, "POST", ORDERS_URL, order_body() if body is None else body, headers)
+
+
 def place_orders(server, count: int, concurrency: int = 50) -> set[str]:
     """POST count orders from concurrency threads at once; all must be accepted. Returns their ids."""
-    body = {"user_id": "u", "item_ids": [1], "total_amount": "9.99"}
     with ThreadPoolExecutor(max_workers=min(count, concurrency)) as pool:
-        results = list(pool.map(lambda _: request(server.url, "POST", "/api/orders/", body), range(count)))
+        results = list(pool.map(lambda _: place_order(server.url), range(count)))
     assert [status for status, _ in results] == [201] * count
     return {created["order_id"] for _, created in results}
 

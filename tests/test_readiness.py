@@ -12,9 +12,7 @@ import pytest
 from django.db import connection
 
 from order_system.db import write_transaction
-from tests.helpers import Server, SqliteDatabase, request, wait_for
-
-BODY = {"user_id": "u", "item_ids": [1], "total_amount": "9.99"}
+from tests.helpers import Server, SqliteDatabase, place_order, request, wait_for
 
 
 def readyz(server) -> tuple[int, dict]:
@@ -58,7 +56,7 @@ def test_readyz_fails_while_the_database_disk_is_full_and_recovers_when_space_is
 
         filler.unlink()
         assert readyz(server) == (200, {"status": "ready"})
-        assert request(server.url, "POST", "/api/orders/", BODY)[0] == 201
+        assert place_order(server.url)[0] == 201
     finally:
         server.stop()
 
@@ -127,6 +125,6 @@ def test_readyz_fails_while_postgresql_is_read_only(postgres_database, tmp_path)
 
         set_read_only("off")
         assert wait_for(lambda: readyz(server), until=lambda answer: answer[0] == 200) == (200, {"status": "ready"})
-        assert request(server.url, "POST", "/api/orders/", BODY)[0] == 201
+        assert place_order(server.url)[0] == 201
     finally:
         server.stop()

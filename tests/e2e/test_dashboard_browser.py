@@ -2,7 +2,6 @@
 
 import os
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -43,7 +42,6 @@ def test_dashboard_shows_orders_moving_and_matches_the_api(processes, database):
     from playwright.sync_api import sync_playwright
 
     server = processes(ORDER_PROCESSING_SECONDS="0.5-1.5", ORDER_CONCURRENCY="2")
-    place_orders(server, 40)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
 
     with sync_playwright() as playwright:
@@ -54,7 +52,9 @@ def test_dashboard_shows_orders_moving_and_matches_the_api(processes, database):
         try:
             page = browser.new_page(viewport={"width": 1200, "height": 1100})
             page.goto(f"{server.url}/dashboard/", timeout=30_000)
-            first = wait_for(lambda: page_numbers(page), timeout=20, until=lambda numbers: "total" in numbers)
+            wait_for(lambda: page_numbers(page), timeout=20, until=lambda numbers: numbers.get("total") == 0)
+            place_orders(server, 40)  # with the page already showing: it sees them arrive, move and drain
+            first = wait_for(lambda: page_numbers(page), timeout=20, until=lambda numbers: numbers.get("total") == 40)
             later = wait_for(
                 lambda: page_numbers(page), timeout=30, until=lambda numbers: numbers["COMPLETED"] > first["COMPLETED"]
             )
@@ -66,8 +66,7 @@ def test_dashboard_shows_orders_moving_and_matches_the_api(processes, database):
             )
 
             wait_for(lambda: database.statuses() == {"COMPLETED": 40}, timeout=90)
-            time.sleep(2.5)  # one more refresh of the page after the drain
-            shown = wait_for(lambda: page_numbers(page), timeout=10, until=lambda numbers: numbers["COMPLETED"] == 40)
+            shown = wait_for(lambda: page_numbers(page), timeout=30, until=lambda numbers: numbers["COMPLETED"] == 40)
             page.screenshot(path=str(ARTIFACTS / "dashboard-drained.png"), full_page=True)
         finally:
             browser.close()

@@ -4,12 +4,12 @@ import json
 import subprocess
 import sys
 
-from tests.helpers import ROOT, free_port
+from tests.helpers import ROOT, clean_env, free_port
 
 
 def loadtest(*args: str) -> subprocess.CompletedProcess:
     command = [sys.executable, "manage.py", "loadtest", "--no-progress", *args]
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    return subprocess.run(command, cwd=ROOT, env=clean_env(), capture_output=True, text=True, timeout=300)
 
 
 def test_200_orders_are_all_accepted_and_followed_to_completion(server, database, tmp_path):

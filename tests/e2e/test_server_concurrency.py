@@ -1,10 +1,9 @@
 """The real server (make run's granian) under concurrent load, over real sockets on 127.0.0.1."""
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
-from tests.helpers import place_orders, request, wait_for
+from tests.helpers import place_order, place_orders, request, wait_for
 
 
 def test_300_concurrent_posts_are_all_accepted_stored_once_and_exact(server):
@@ -25,7 +24,7 @@ def test_300_concurrent_posts_are_all_accepted_stored_once_and_exact(server):
 
 
 def test_served_order_is_readable_through_every_endpoint(server):
-    status, created = request(server.url, "POST", "/api/orders/", {"user_id": "u", "item_ids": [1], "total_amount": 5})
+    status, created = place_order(server.url)
     order_id = created["order_id"]
 
     assert status == 201
@@ -35,14 +34,12 @@ def test_served_order_is_readable_through_every_endpoint(server):
 
 
 def test_served_orders_are_processed_by_the_servers_worker(server):
-    _, created = request(server.url, "POST", "/api/orders/", {"user_id": "u", "item_ids": [1], "total_amount": 5})
+    _, created = place_order(server.url)
 
-    deadline = time.monotonic() + 30
-    while (status := request(server.url, "GET", f"/api/orders/{created['order_id']}/status/")[1])[
-        "status"
-    ] != "COMPLETED":
-        assert time.monotonic() < deadline, status
-        time.sleep(0.05)
+    status = wait_for(
+        lambda: request(server.url, "GET", f"/api/orders/{created['order_id']}/status/")[1],
+        until=lambda status: status["status"] == "COMPLETED",
+    )
     assert status["attempts"] == 1
 
 

@@ -8,9 +8,8 @@ import signal
 import socket
 from pathlib import Path
 
-from tests.helpers import place_orders, wait_for
+from tests.helpers import order_body, place_orders, wait_for
 
-ORDER = {"user_id": "u1", "item_ids": [1], "total_amount": 9.99}
 # Headers, then 10 of the 100 body bytes they announce.
 PARTIAL_BODY = (
     b"POST /api/orders/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
@@ -57,14 +56,14 @@ def test_80_slow_clients_leave_the_server_answering(server):
     with slow_clients(server):
         for _ in range(5):
             assert status_within_a_second(server, "GET", "/healthz") == 200
-            assert status_within_a_second(server, "POST", "/api/orders/", ORDER) == 201
+            assert status_within_a_second(server, "POST", "/api/orders/", order_body()) == 201
 
 
 def test_thousands_of_slow_bodies_leave_the_server_answering(server):
     """More than granian's default limit of requests in progress (backlog / processes: 1,024 a process)."""
     with slow_clients(server, count=3000, partial_bodies_only=True):
         assert status_within_a_second(server, "GET", "/healthz") == 200
-        assert status_within_a_second(server, "POST", "/api/orders/", ORDER) == 201
+        assert status_within_a_second(server, "POST", "/api/orders/", order_body()) == 201
 
 
 def test_sigterm_during_the_attack_exits_and_hands_the_orders_in_flight_back(processes, database):

@@ -1,7 +1,5 @@
 """Idempotency-Key on POST /api/orders/, with Stripe's semantics."""
 
-import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -16,14 +14,14 @@ from rest_framework.test import APIClient
 
 from order_system.auth import ApiClient
 from orders.models import IdempotencyKey, Order
-from tests.helpers import ROOT, request, run_concurrently
+from tests.helpers import ROOT, clean_env, order_body, post_order, request, run_concurrently
 
 URL = "/api/orders/"
-BODY = {"user_id": "user44", "item_ids": [1, 2, 3], "total_amount": 90.99}
+BODY = order_body()
 
 
 def post(api, body=BODY, key="key-1"):
-    return api.post(URL, json.dumps(body), content_type="application/json", headers={"Idempotency-Key": key})
+    return post_order(api, body, **{"Idempotency-Key": key})
 
 
 @pytest.mark.django_db
@@ -180,7 +178,7 @@ def test_api_tokens_each_have_their_own_idempotency_keys(processes):
 
 def test_keys_stored_before_keys_had_callers_still_belong_to_the_open_api(processes, database):
     command = [sys.executable, "manage.py", "migrate", "orders", "0004", "--noinput", "-v0"]
-    subprocess.run(command, cwd=ROOT, env={**os.environ, "DATABASE_URL": database.url}, check=True, timeout=120)
+    subprocess.run(command, cwd=ROOT, env=clean_env(DATABASE_URL=database.url), check=True, timeout=120)
     order_id, now = uuid.uuid4().hex, timezone.now().strftime("%Y-%m-%d %H:%M:%S")
     with sqlite3.connect(database.path) as db:
         db.execute(

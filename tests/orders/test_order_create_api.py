@@ -8,15 +8,13 @@ import pytest
 
 from orders.models import Order
 from tests.factories import OrderFactory
+from tests.helpers import order_body, post_order
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/orders/"
-VALID = {"user_id": "user44", "item_ids": [1, 2, 3], "total_amount": 90.99}
-
-
-def post(api, body, **headers):
-    return api.post(URL, json.dumps(body), content_type="application/json", headers=headers)
+VALID = order_body(user_id="user44", item_ids=[1, 2, 3], total_amount=90.99)
+post = post_order
 
 
 def test_valid_order_is_stored_pending_and_returned_with_location(api):

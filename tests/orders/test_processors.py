@@ -1,6 +1,5 @@
 """ORDER_PROCESSOR: every outcome, for an async and for a plain-def processor, on the real worker."""
 
-import os
 import re
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from orders.models import Order
 from orders.processors import Retry
 from orders.services import order_create
 from tests import processors
-from tests.helpers import ROOT, wait_for
+from tests.helpers import ROOT, clean_env, wait_for
 
 FINAL = (Order.Status.COMPLETED, Order.Status.FAILED)
 # user_id (what the test processors do) -> (status, attempts, failure_reason pattern, result)
@@ -197,8 +196,8 @@ def test_a_retry_delay_is_0_to_a_day(delay):
 
 
 def test_a_server_with_a_bad_processor_path_exits_at_start_and_says_why(database, tmp_path):
-    database.migrate({**os.environ})
-    env = {**os.environ, "DATABASE_URL": database.url, "ORDER_PROCESSOR": "shop.nowhere.fulfil"}
+    database.migrate()
+    env = clean_env(DATABASE_URL=database.url, ORDER_PROCESSOR="shop.nowhere.fulfil")
     command = [sys.executable, "-m", "order_system.server", "--bind", "127.0.0.1:0"]
     log = tmp_path / "server.log"
     with log.open("wb") as output:

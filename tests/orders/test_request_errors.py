@@ -9,7 +9,7 @@ import pytest
 
 from orders.models import IdempotencyKey, Order
 from tests.factories import OrderFactory
-from tests.helpers import Server, SqliteDatabase
+from tests.helpers import Server, SqliteDatabase, order_body
 
 pytestmark = pytest.mark.django_db
 
@@ -165,7 +165,7 @@ def test_head_on_healthz_is_allowed(client):
 
 # Strict HTTP: what a body's headers say must be what the server reads, or the request is refused.
 
-ORDER = b'{"user_id": "u", "item_ids": [1], "total_amount": "9.99"}'
+ORDER = json.dumps(order_body()).encode()
 
 
 def test_a_chunked_body_is_a_411_asking_for_a_content_length(api):

@@ -5,6 +5,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from metrics.services import metrics_rebuild
@@ -278,6 +280,22 @@ def test_a_batch_claim_takes_exactly_the_due_pending_orders_in_the_order_given(s
     assert len({claim.started_at for claim in claims}) == 1  # one UPDATE, one fence
     assert Counter(Order.objects.values_list("status", flat=True)) == {"PROCESSING": 4, "PENDING": 1, "CANCELLED": 1}
     assert metrics_rebuild() == 0
+
+
+def claim_queries(count: int, backlog: int = 0) -> int:
+    """The queries one orders_claim of count orders runs, with a backlog of other PENDING orders it is not given."""
+    asked = OrderFactory.create_batch(count)
+    OrderFactory.create_batch(backlog)
+    with CaptureQueriesContext(connection) as queries:
+        claims = orders_claim(order_ids=[order.pk for order in asked])
+    assert len(claims) == count
+    return len(queries)
+
+
+def test_a_batch_claim_runs_as_many_queries_for_one_order_as_for_a_hundred_behind_a_backlog():
+    one = claim_queries(1)
+
+    assert claim_queries(100, backlog=300) == one
 
 
 def test_a_batch_completion_finishes_only_the_orders_its_claims_still_own(settings):

@@ -1,4 +1,4 @@
-"""The in-process worker: FIFO, failures and retries, recovery, shutdown and admin actions, with real threads."""
+"""The in-process worker: FIFO, failures and retries, recovery and shutdown, with real threads."""
 
 import asyncio
 import os
@@ -10,7 +10,6 @@ from collections import Counter
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import User
 from django.db import OperationalError, connections
 
 from orders import processing, processors
@@ -119,51 +118,6 @@ def test_with_a_seeded_failure_rate_every_order_ends_final_within_its_attempts(o
     assert set(Order.objects.filter(status=Order.Status.FAILED).values_list("failure_reason", flat=True)) == {
         "SimulatedFailure: payment declined (simulated)"
     }
-
-
-def test_admin_retry_sends_failed_orders_back_through_the_worker(order_worker, settings, client):
-    settings.ORDER_FAILURE_RATE = 1.0
-    orders = create_orders(3)
-    wait_for(all_final(Order.Status.FAILED))
-    settings.ORDER_FAILURE_RATE = 0.0
-    client.force_login(User.objects.create_superuser("admin", "admin@example.com", "pw"))
-
-    response = client.post(
-        "/admin/orders/order/",
-        {"action": "retry_orders", "_selected_action": [str(order.pk) for order in orders]},
-        follow=True,
-    )
-
-    assert "3 order(s) retried." in [str(message) for message in response.context["messages"]]
-    wait_for(all_final(Order.Status.COMPLETED))
-    assert set(Order.objects.values_list("attempts", flat=True)) == {4}  # 3 failed, then the one more
-
-
-def test_admin_cancel_cancels_pending_orders_and_skips_others(client, db):
-    pending = OrderFactory()
-    done = OrderFactory(status=Order.Status.COMPLETED)
-    client.force_login(User.objects.create_superuser("admin", "admin@example.com", "pw"))
-
-    response = client.post(
-        "/admin/orders/order/",
-        {"action": "cancel_orders", "_selected_action": [str(pending.pk), str(done.pk)]},
-        follow=True,
-    )
-
-    messages = [str(message) for message in response.context["messages"]]
-    assert messages == ["1 order(s) cancelled.", "1 order(s) skipped: not PENDING."]
-    pending.refresh_from_db()
-    done.refresh_from_db()
-    assert (pending.status, done.status) == (Order.Status.CANCELLED, Order.Status.COMPLETED)
-
-
-def test_admin_shows_the_result_of_a_completed_order(client, db):
-    order = OrderFactory(status=Order.Status.COMPLETED, result={"transaction_id": "tx_4242"})
-    client.force_login(User.objects.create_superuser("admin", "admin@example.com", "pw"))
-
-    page = client.get(f"/admin/orders/order/{order.pk}/change/")
-
-    assert b"tx_4242" in page.content
 
 
 def test_an_outcome_the_database_refuses_fails_alone_and_is_left_to_its_lease(

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tests.helpers import ROOT, completed_ids, place_orders, request, wait_for
+from tests.helpers import ROOT, completed_ids, place_order, place_orders, request, wait_for
 
 
 @pytest.fixture
@@ -72,7 +72,7 @@ def test_with_the_broker_down_orders_are_still_accepted_and_readyz_says_why(proc
     ready = processes(**celery_env)
     no_broker = processes(**{**celery_env, "CELERY_BROKER_URL": "redis://127.0.0.1:9/0"})
 
-    status, _ = request(no_broker.url, "POST", "/api/orders/", {"user_id": "u", "item_ids": [1], "total_amount": 1})
+    status, _ = place_order(no_broker.url)
     assert status == 201  # committed: the sweep sends it once the broker is back
     assert database.query("SELECT status FROM orders_order") == [("PENDING",)]
     assert "could not be queued" in no_broker.output()
@@ -138,3 +138,39 @@ def test_the_threads_pool_runs_an_async_processor_for_100_orders_at_once_on_10_c
     wait_for(lambda: database.statuses() == {"COMPLETED": 250}, timeout=60)
     assert database.query("SELECT DISTINCT attempts FROM orders_order") == [(1,)]
     assert while_busy <= 10  # the pool's, not one for each of the 100 threads
+
+
+# About 1 run in 3, the Celery worker stops fetching once retries with an ETA are in its hands: it has received 5
+# messages, 17 of the 20 orders stay PENDING with no attempt, no row is locked (celery/celery#3778, #2731). An
+# application fix (the worker's prefetch with ETA tasks, or retries that do not rest on an ETA) is pending; unmark then.
+@pytest.mark.xfail(reason="intermittent: the Celery worker stops fetching with ETA retries reserved", strict=False)
+def test_a_failed_attempt_is_retried_by_celery_only_once_its_backoff_is_over(processes, database, celery_env, tmp_path):
+    attempt_log = tmp_path / "attempts.log"
+    env = {
+        **celery_env,
+        "ORDER_PROCESSOR": "tests.processors.logged",  # the simulation, writing when each attempt starts
+        "ORDER_FAILURE_RATE": "0.5",
+        "ORDER_RANDOM_SEED": "20261128",
+        "ORDER_RETRY_BACKOFF_SECONDS": "1",
+        "TEST_PROCESSOR_LOG": str(attempt_log),
+    }
+    server = processes(**env)
+    start_celery(processes, **env)
+
+    place_orders(server, 20)
+
+    # Well before ORDER_REQUEUE_SECONDS (300 s): the retries came back by their own countdown, not by the sweep.
+    wait_for(database.statuses, timeout=60, until=lambda statuses: set(statuses) <= {"COMPLETED", "FAILED"})
+    starts: dict[str, dict[int, float]] = {}
+    for line in attempt_log.read_text().splitlines():
+        event, order_id, attempt, moment, _ = line.split()
+        if event == "start":
+            starts.setdefault(order_id, {})[int(attempt)] = float(moment)
+    retried = {order_id: attempts for order_id, attempts in starts.items() if len(attempts) > 1}
+    assert len(starts) == 20
+    assert retried  # the seed fails some attempts
+    for attempts in retried.values():
+        for attempt in range(2, len(attempts) + 1):
+            backoff = 1 * 2 ** (attempt - 2)  # 1 s after the first failure, 2 s after the second
+            assert attempts[attempt] - attempts[attempt - 1] >= backoff, attempts
+    assert rebuild(database) == "metrics_rebuild: 0 metric rows changed."

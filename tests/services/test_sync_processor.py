@@ -5,8 +5,9 @@ import pytest
 from tests.helpers import place_orders, wait_for
 
 THREADS = 16
-# Per server process: its request threads, the processor's threads, the claimer, the recorder and the sweeper.
-BUDGET = 2 * (16 + THREADS + 3)
+WEB_THREADS = 8
+# Per server process (two): its request threads, the processor's threads, the claimer, the recorder and the sweeper.
+BUDGET = 2 * (WEB_THREADS + THREADS + 3)
 
 
 @pytest.fixture
@@ -15,7 +16,12 @@ def database(postgres_database):
 
 
 def test_a_plain_def_using_the_orm_runs_many_orders_at_once_without_leaking_connections(processes, database):
-    server = processes(ORDER_PROCESSOR="tests.processors.uses_the_orm", ORDER_THREADS=str(THREADS))
+    server = processes(
+        ORDER_PROCESSOR="tests.processors.uses_the_orm",
+        ORDER_THREADS=str(THREADS),
+        WEB_CONCURRENCY="2",
+        WEB_THREADS=str(WEB_THREADS),
+    )
     name = database.url.rsplit("/", 1)[1]
 
     def connections() -> int:
