@@ -219,7 +219,7 @@ def test_a_seeded_attempt_has_the_same_outcome_whichever_process_runs_it(setting
 
 def test_a_forked_child_runs_a_worker_of_its_own(settings, monkeypatch, transactional_db):
     settings.ORDER_PROCESSOR = "tests.processors.by_user_id"
-    monkeypatch.setattr(processing, "sweep", list)  # only the child's own submit may bring the order
+    monkeypatch.setattr(processing, "recover_and_find_due", list)  # only the child's own submit may bring the order
     worker = new_worker(processor=processing.get_processor())
     worker.start()
     order = OrderFactory(user_id="returns-its-pid")
@@ -272,7 +272,7 @@ def test_a_backlog_that_does_not_move_is_not_swept_again_at_once(monkeypatch, tr
         return stuck  # a full sweep, and the same one every time: its orders can't be claimed
 
     monkeypatch.setattr(processing, "SWEEP_BATCH", 3)
-    monkeypatch.setattr(processing, "sweep", sweep)
+    monkeypatch.setattr(processing, "recover_and_find_due", sweep)
     worker = new_worker()
     worker.start()
     wait_for(lambda: len(sweeps) == 2)
