@@ -47,6 +47,12 @@ def attempts_by_order(env: dict) -> dict[str, list[tuple]]:
     return by_order
 
 
+def attempts_started(env: dict) -> int:
+    """How many attempts the processor has begun running, by its log."""
+    log = Path(env["TEST_PROCESSOR_LOG"])
+    return sum(line.startswith("start ") for line in log.read_text().splitlines()) if log.exists() else 0
+
+
 def assert_never_two_at_once(by_order: dict, died_at: float | None = None) -> None:
     """No order was worked on by two attempts at the same time; the attempts of a killed process ended at its death."""
     for order_id, attempts in by_order.items():
@@ -59,6 +65,7 @@ def test_kill_9_with_500_orders_in_flight_loses_nothing_and_runs_none_twice_at_o
     server = processes(**IN_FLIGHT, **attempt_log)
     placed = place_orders(server, 500)
     wait_for(lambda: database.statuses() == {"PROCESSING": 500}, timeout=60)
+    wait_for(lambda: attempts_started(attempt_log) == 500, timeout=60)  # claimed is not yet started
 
     server.stop(signal.SIGKILL)
     died_at = time.time()
@@ -81,6 +88,7 @@ def test_sigterm_with_500_orders_in_flight_hands_them_back_and_a_restart_finishe
     server = processes(**IN_FLIGHT, **attempt_log)
     place_orders(server, 500)
     wait_for(lambda: database.statuses() == {"PROCESSING": 500}, timeout=60)
+    wait_for(lambda: attempts_started(attempt_log) == 500, timeout=60)  # claimed is not yet started
 
     server.stop(signal.SIGTERM)
 
