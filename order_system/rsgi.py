@@ -93,14 +93,15 @@ async def read_body(scope, protocol) -> bytes:
     announced = int(length) if length.isdigit() else None
     if announced is not None and announced > limit:
         raise too_large  # before reading any of it
-    if announced is None and "transfer-encoding" not in scope.headers:
-        return b""  # HTTP/1.1 sends a body only with one of the two (RFC 9112, 6.3)
+    if announced is None:
+        # No body in HTTP/1.1 (RFC 9112, 6.3), or a chunked one, which Django refuses with a 411 unread
+        # (order_system.middleware): reading it first would be work for nothing.
+        return b""
     try:
         async with asyncio.timeout(STOPPING_BODY_READ_SECONDS if stopping.is_set() else BODY_READ_SECONDS) as deadline:
             body_reads.add(deadline)
             try:
-                # hyper stops a body at its Content-Length; a chunked one is counted as it comes.
-                body = await protocol() if announced is not None else await read_chunked(protocol, limit, too_large)
+                body = await protocol()  # hyper stops a body at its Content-Length
             finally:
                 body_reads.discard(deadline)
     except ProtocolClosed:
@@ -114,16 +115,6 @@ async def read_body(scope, protocol) -> bytes:
         # What arrived, if anything, is part of a body, which could still be valid JSON.
         raise BodyRefused(400, "truncated", f"The body ended before the {announced} bytes it announced.")
     return body
-
-
-async def read_chunked(protocol, limit: int, too_large: BodyRefused) -> bytes:
-    chunks, size = [], 0
-    async for chunk in protocol:
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def wsgi_environ(scope, body: bytes) -> dict:

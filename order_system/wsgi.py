@@ -22,7 +22,7 @@ def start_serving() -> None:
 
     import_module(settings.ROOT_URLCONF)  # the views, serializers and DRF, which would load on the first request
     # What is loaded now lives as long as the process. Out of the garbage collector's sight, it no longer makes each
-    # full collection pause every request thread for tens of milliseconds (p99 at 64 connections: 90 -> 60 ms).
+    # full collection pause every request thread (docs/performance.md).
     gc.collect()  # garbage from start-up goes first, rather than being kept for good
     gc.freeze()
     if settings.ORDER_WORKER_AUTOSTART is not False:
