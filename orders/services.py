@@ -128,12 +128,6 @@ def _insert_orders(new_orders: list[_NewOrder]) -> None:
 _order_inserts = GroupCommit(_insert_orders)
 
 
-def order_claim(*, order_id: uuid.UUID) -> Claim | None:
-    """Take ownership of a PENDING order that is due; None if it is not, or another worker got it first."""
-    claims = orders_claim(order_ids=[order_id])
-    return claims[0] if claims else None
-
-
 def orders_claim(*, order_ids: list[uuid.UUID]) -> list[Claim]:
     """Take ownership of those of the given PENDING orders that are due, in one UPDATE, in the order given.
 
@@ -147,21 +141,18 @@ def orders_claim(*, order_ids: list[uuid.UUID]) -> list[Claim]:
         found = {row[0]: row for row in due.order_by().values_list(*_SNAPSHOT_FIELDS, "available_at")}
         claims = [_claim(found[pk][:-1], now) for pk in dict.fromkeys(order_ids) if pk in found]
         _transition(
-            [(claim.order_id, claim.attempt, now - found[claim.order_id][-1]) for claim in claims],
+            [
+                _Move(claim.order_id, claim.attempt, claim.order.created_at, since=found[claim.order_id][-1])
+                for claim in claims
+            ],
             Order.Status.PENDING,
             Order.Status.PROCESSING,
-            now,
-            locked=True,
+            now=now,
             guard=Q(available_at__lte=now),
             attempts=F("attempts") + 1,
             started_at=now,
         )
     return claims
-
-
-def order_complete(*, claim: Claim, result: dict | None = None) -> bool:
-    """Finish an order this worker owns; False if it no longer owns it."""
-    return orders_complete(claims=[claim], results={claim.order_id: result}) == 1
 
 
 def orders_complete(*, claims: list[Claim], results: dict[uuid.UUID, dict | None] | None = None) -> int:
@@ -258,21 +249,14 @@ def retry_delay(attempt: int) -> timedelta:
 
 def _operator_transition(order_id: uuid.UUID, from_status: str, to_status: str, **changes) -> None:
     """A status change asked for by a person (API or admin); raises Order.DoesNotExist or OrderNotInStatus."""
-    for _ in range(3):  # the order may move on between the read and the UPDATE; look again before giving up
-        now = timezone.now()
-        current = Order.objects.values("status", "attempts", "updated_at").get(pk=order_id)
+    with write_transaction():
+        current = Order.objects.select_for_update().values("status", "attempts", "created_at", "updated_at")
+        current = current.get(pk=order_id)
         if current["status"] != from_status:
             raise OrderNotInStatus(current["status"])
-        if _transition(
-            [(order_id, current["attempts"], now - current["updated_at"])],
-            from_status,
-            to_status,
-            now,
-            available_at=now,
-            **changes,
-        ):
-            return
-    raise OrderNotInStatus(Order.objects.values_list("status", flat=True).get(pk=order_id))
+        now = timezone.now()
+        move = _Move(order_id, current["attempts"], current["created_at"], since=current["updated_at"])
+        _transition([move], from_status, to_status, now=now, available_at=now, **changes)
 
 
 def _move_claims(claims: list[Claim], to_status: str, now: datetime, **changes) -> list[Claim]:
@@ -292,17 +276,12 @@ def _move_claims(claims: list[Claim], to_status: str, now: datetime, **changes) 
         by_fence: dict[datetime, list[uuid.UUID]] = defaultdict(list)
         for claim in owned:
             by_fence[claim.started_at].append(claim.order_id)
-        completions = None
-        if to_status == Order.Status.COMPLETED:
-            completions = [Completion(claim.order.created_at, claim.started_at, now) for claim in owned]
         _transition(
-            [(claim.order_id, claim.attempt, now - claim.started_at) for claim in owned],
+            [_Move(claim.order_id, claim.attempt, claim.order.created_at, since=claim.started_at) for claim in owned],
             Order.Status.PROCESSING,
             to_status,
-            now,
-            locked=True,
+            now=now,
             guard=reduce(or_, (Q(pk__in=ids, started_at=fence) for fence, ids in by_fence.items()), Q()),
-            completions=completions,
             **changes,
         )
     return owned
@@ -319,50 +298,58 @@ def _claim(row: tuple, started_at: datetime, *, counted: bool = False) -> Claim:
     return Claim(snapshot, started_at)
 
 
+@dataclass(frozen=True)
+class _Move:
+    """One order's part in a status change, as its log line and the metrics tell it."""
+
+    order_id: uuid.UUID
+    attempt: int
+    created_at: datetime
+    since: datetime  # when the order entered the status it leaves
+
+
 def _transition(
-    moves: list[tuple[uuid.UUID, int, timedelta]],
+    moves: list[_Move],
     from_status: str,
     to_status: str,
-    now: datetime,
     *,
-    locked: bool = False,
+    now: datetime,
     guard: Q | None = None,
     retried: bool = False,
-    completions: list[Completion] | None = None,
     **changes,
-) -> bool:
+) -> None:
     """Change the status of orders with one conditional UPDATE, so that two workers can never both own an order.
 
-    moves are (order_id, attempt, time spent in from_status) for the log lines. Every order moves, or none does
-    (False). locked says the caller read these rows under lock, so any shortfall is a bug, raised. The metrics are
-    counted in the same transaction. guard adds conditions (the claim's fence); retried and completions tell the
-    metrics what happened.
+    The caller has read these rows under lock, so every order moves; a shortfall is a bug, raised, which rolls the
+    whole change back. guard adds conditions (the claims' fences). The metrics are counted in the same transaction;
+    retried tells them a failed order or attempt goes round again.
     """
     if to_status not in TRANSITIONS[from_status]:
         raise InvalidTransition(f"{from_status} -> {to_status}")
     if not moves:
-        return True
-    order_ids = [order_id for order_id, _, _ in moves]
+        return
+    order_ids = [move.order_id for move in moves]
     with write_transaction(savepoint=False):  # whatever it raises rolls back the caller's whole transaction
-        orders = Order.objects.filter(guard or Q(), pk__in=order_ids, status=from_status)
-        moved = orders.update(status=to_status, updated_at=now, **changes)
+        moved = Order.objects.filter(guard or Q(), pk__in=order_ids, status=from_status).update(
+            status=to_status, updated_at=now, **changes
+        )
         if moved != len(order_ids):
-            if locked or moved:
-                raise RuntimeError("orders changed under their row locks")  # rolls the whole change back
-            return False
+            raise RuntimeError("orders changed under their row locks")
+        completions = None
+        if to_status == Order.Status.COMPLETED:
+            completions = [Completion(move.created_at, move.since, now) for move in moves]
         metrics_record_transitions(
             order_ids=order_ids, from_status=from_status, to_status=to_status, retried=retried, completions=completions
         )
-    for order_id, attempt, waited in moves:
+    for move in moves:
         logger.info(
             "order_id=%s from=%s to=%s attempt=%d duration=%.3f",
-            order_id,
+            move.order_id,
             from_status,
             to_status,
-            attempt,
-            waited.total_seconds(),
+            move.attempt,
+            (now - move.since).total_seconds(),
         )
-    return True
 
 
 def _fingerprint(**request) -> str:

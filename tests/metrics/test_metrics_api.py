@@ -11,7 +11,8 @@ from metrics.histograms import PROCESSING_BUCKETS, Completion, histogram_summary
 from metrics.models import CompletedMinute
 from metrics.services import minute_of
 from orders.models import Order
-from orders.services import order_cancel, order_claim, order_complete, order_create, order_fail_attempt
+from orders.services import order_cancel, order_create, order_fail_attempt, orders_complete
+from tests.factories import claim_one
 
 pytestmark = pytest.mark.django_db
 
@@ -51,10 +52,10 @@ def test_the_process_numbers_are_those_of_the_worker_running_here(start_worker, 
 def test_metrics_follow_each_status_change(api, settings):
     settings.ORDER_MAX_ATTEMPTS = 2
     done, retried, failed, cancelled, waiting = (create() for _ in range(5))
-    order_complete(claim=order_claim(order_id=done.pk))
-    order_fail_attempt(claim=order_claim(order_id=retried.pk), reason="declined")
+    orders_complete(claims=[claim_one(done.pk)])
+    order_fail_attempt(claim=claim_one(retried.pk), reason="declined")
     Order.objects.filter(pk=failed.pk).update(attempts=1)  # as if its first attempt had failed already
-    order_fail_attempt(claim=order_claim(order_id=failed.pk), reason="declined")
+    order_fail_attempt(claim=claim_one(failed.pk), reason="declined")
     order_cancel(order_id=cancelled.pk)
 
     body = api.get("/api/metrics/").json()
@@ -73,7 +74,7 @@ def test_metrics_follow_each_status_change(api, settings):
 
 def test_reading_metrics_costs_three_queries_however_many_orders(api, django_assert_num_queries):
     for _ in range(20):
-        order_complete(claim=order_claim(order_id=create().pk))
+        orders_complete(claims=[claim_one(create().pk)])
 
     with django_assert_num_queries(3):
         api.get("/api/metrics/")
@@ -81,8 +82,8 @@ def test_reading_metrics_costs_three_queries_however_many_orders(api, django_ass
 
 def test_latencies_are_exact_sums_and_maxima(api):
     order = create()
-    claim = order_claim(order_id=order.pk)
-    order_complete(claim=claim)
+    claim = claim_one(order.pk)
+    orders_complete(claims=[claim])
     order.refresh_from_db()
 
     processing = api.get("/api/metrics/").json()["processing_time_seconds"]

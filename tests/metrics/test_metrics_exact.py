@@ -24,8 +24,6 @@ from orders.models import Order
 from orders.services import (
     OrderNotInStatus,
     order_cancel,
-    order_claim,
-    order_complete,
     order_create,
     order_fail_attempt,
     order_retry,
@@ -34,6 +32,7 @@ from orders.services import (
     orders_expire_leases,
     orders_release,
 )
+from tests.factories import claim_one
 from tests.helpers import run_concurrently, wait_for
 
 
@@ -175,14 +174,14 @@ def test_every_kind_of_transition_keeps_metrics_exact(db, settings):
     orders = [order_create(user_id="u", item_ids=[1], total_amount=Decimal(n))[0] for n in range(6)]
     released, retried_then_done, failed_then_retried, cancelled, expired, _pending = orders
 
-    orders_release(claims=[order_claim(order_id=released.pk)])
-    order_fail_attempt(claim=order_claim(order_id=retried_then_done.pk), reason="declined")
-    order_complete(claim=order_claim(order_id=retried_then_done.pk))
+    orders_release(claims=[claim_one(released.pk)])
+    order_fail_attempt(claim=claim_one(retried_then_done.pk), reason="declined")
+    orders_complete(claims=[claim_one(retried_then_done.pk)])
     for _ in range(2):
-        order_fail_attempt(claim=order_claim(order_id=failed_then_retried.pk), reason="declined")
+        order_fail_attempt(claim=claim_one(failed_then_retried.pk), reason="declined")
     order_retry(order_id=failed_then_retried.pk)
     order_cancel(order_id=cancelled.pk)
-    order_claim(order_id=expired.pk)
+    claim_one(expired.pk)
     Order.objects.filter(pk=expired.pk).update(started_at=timezone.now() - timedelta(minutes=5))
     orders_expire_leases()
 

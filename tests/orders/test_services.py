@@ -16,10 +16,9 @@ from orders.services import (
     Claim,
     InvalidTransition,
     OrderNotInStatus,
+    _Move,
     _transition,
     order_cancel,
-    order_claim,
-    order_complete,
     order_create,
     order_fail_attempt,
     order_retry,
@@ -30,7 +29,7 @@ from orders.services import (
     orders_requeue_stale,
     retry_delay,
 )
-from tests.factories import OrderFactory
+from tests.factories import OrderFactory, claim_one
 from tests.helpers import run_concurrently
 
 pytestmark = pytest.mark.django_db
@@ -38,7 +37,7 @@ pytestmark = pytest.mark.django_db
 
 def claimed_order(**fields) -> tuple[Order, Claim]:
     order = OrderFactory(**fields)
-    return order, order_claim(order_id=order.pk)
+    return order, claim_one(order.pk)
 
 
 def test_transitions_table_covers_every_status_and_only_known_ones():
@@ -51,7 +50,8 @@ def test_a_transition_outside_the_table_raises_and_changes_nothing():
     order = OrderFactory(status=Order.Status.COMPLETED)
 
     with pytest.raises(InvalidTransition):
-        _transition([(order.pk, 1, timedelta())], Order.Status.COMPLETED, Order.Status.PENDING, timezone.now())
+        now = timezone.now()
+        _transition([_Move(order.pk, 1, now, since=now)], Order.Status.COMPLETED, Order.Status.PENDING, now=now)
 
     order.refresh_from_db()
     assert order.status == Order.Status.COMPLETED
@@ -88,7 +88,7 @@ def test_claim_logs_one_structured_line(caplog):
 def test_second_claim_loses_and_changes_nothing():
     order, _ = claimed_order()
 
-    assert order_claim(order_id=order.pk) is None
+    assert claim_one(order.pk) is None
 
     order.refresh_from_db()
     assert order.attempts == 1
@@ -97,29 +97,48 @@ def test_second_claim_loses_and_changes_nothing():
 def test_an_order_waiting_for_its_retry_cannot_be_claimed_early():
     order = OrderFactory(available_at=timezone.now() + timedelta(minutes=1))
 
-    assert order_claim(order_id=order.pk) is None
+    assert claim_one(order.pk) is None
 
 
 @pytest.mark.parametrize("status", [Order.Status.CANCELLED, Order.Status.COMPLETED, Order.Status.FAILED])
 def test_an_order_that_is_not_pending_is_never_claimed(status):
     order = OrderFactory(status=status)
 
-    assert order_claim(order_id=order.pk) is None
+    assert claim_one(order.pk) is None
 
 
 def test_racing_claims_from_many_threads_have_exactly_one_winner_for_every_order(transactional_db):
     for order in OrderFactory.create_batch(20):
-        claims = run_concurrently(lambda order=order: order_claim(order_id=order.pk), 16)
+        claims = run_concurrently(lambda order=order: claim_one(order.pk), 16)
 
         assert len([claim for claim in claims if claim is not None]) == 1
         order.refresh_from_db()
         assert (order.status, order.attempts) == (Order.Status.PROCESSING, 1)
 
 
+
+def test_a_cancel_racing_claims_either_wins_alone_or_loses_with_the_status_that_won(transactional_db):
+    def cancel_or_claim(order_id, turn=iter(range(1000))):
+        if next(turn) % 2:
+            return claim_one(order_id)
+        try:
+            return order_cancel(order_id=order_id)
+        except OrderNotInStatus as refused:
+            return refused.status
+
+    for order in OrderFactory.create_batch(10):
+        outcomes = run_concurrently(lambda order=order: cancel_or_claim(order.pk), 8)
+
+        order.refresh_from_db()
+        winners = [outcome for outcome in outcomes if isinstance(outcome, Order | Claim)]
+        assert len(winners) == 1
+        assert {outcome for outcome in outcomes if isinstance(outcome, str)} <= {order.status}
+        assert order.status in {Order.Status.CANCELLED, Order.Status.PROCESSING}
+
 def test_complete_finishes_a_claimed_order():
     order, claim = claimed_order()
 
-    assert order_complete(claim=claim) is True
+    assert orders_complete(claims=[claim]) == 1
 
     order.refresh_from_db()
     assert order.status == Order.Status.COMPLETED
@@ -129,9 +148,9 @@ def test_complete_finishes_a_claimed_order():
 def test_a_stale_claim_cannot_complete_an_order_someone_else_now_owns():
     order, stale = claimed_order()
     orders_release(claims=[stale])
-    current = order_claim(order_id=order.pk)
+    current = claim_one(order.pk)
 
-    assert order_complete(claim=stale) is False
+    assert orders_complete(claims=[stale]) == 0
     assert order_fail_attempt(claim=stale, reason="late") is None
     assert orders_release(claims=[stale]) == 0
     order.refresh_from_db()
@@ -148,7 +167,7 @@ def test_failed_attempt_is_retried_after_exponential_backoff(settings):
     assert order.status == Order.Status.PENDING
     assert order.failure_reason == "card declined"
     assert order.available_at == order.updated_at + timedelta(seconds=10)
-    assert order_claim(order_id=order.pk) is None  # not due yet
+    assert claim_one(order.pk) is None  # not due yet
 
 
 def test_retry_delay_doubles_and_is_capped(settings):
@@ -204,7 +223,7 @@ def test_cancel_moves_pending_to_cancelled_and_it_is_never_claimed():
 
     order.refresh_from_db()
     assert order.status == Order.Status.CANCELLED
-    assert order_claim(order_id=order.pk) is None
+    assert claim_one(order.pk) is None
 
 
 @pytest.mark.parametrize("status", [s for s in Order.Status if s != Order.Status.PENDING])
@@ -226,7 +245,7 @@ def test_retry_gives_a_failed_order_one_more_attempt():
 
     order.refresh_from_db()
     assert (order.status, order.attempts, order.completed_at) == (Order.Status.PENDING, 3, None)
-    claim = order_claim(order_id=order.pk)
+    claim = claim_one(order.pk)
     assert claim.attempt == 4
     assert order_fail_attempt(claim=claim, reason="declined again") == Order.Status.FAILED
 
@@ -268,8 +287,8 @@ def test_a_batch_claim_takes_exactly_the_due_pending_orders_in_the_order_given(s
     settings.ORDER_RETRY_BACKOFF_SECONDS = 60
     waiting, taken, cancelled = [order_create(user_id="u", item_ids=[1], total_amount=1)[0] for _ in range(3)]
     due = [order_create(user_id="u", item_ids=[1], total_amount=Decimal(1))[0] for _ in range(3)]
-    order_fail_attempt(claim=order_claim(order_id=waiting.pk), reason="declined")  # PENDING, due in a minute
-    order_claim(order_id=taken.pk)
+    order_fail_attempt(claim=claim_one(waiting.pk), reason="declined")  # PENDING, due in a minute
+    claim_one(taken.pk)
     order_cancel(order_id=cancelled.pk)
     asked = [due[2].pk, taken.pk, due[0].pk, waiting.pk, cancelled.pk, due[1].pk, due[0].pk]
 
@@ -307,13 +326,13 @@ def test_a_batch_completion_finishes_only_the_orders_its_claims_still_own(settin
     lost = claims[1]
     Order.objects.filter(pk=lost.order_id).update(started_at=lost.started_at - timedelta(seconds=5))
     orders_expire_leases()  # the claim on orders[1] expired: it is PENDING again, for someone else
-    newer = order_claim(order_id=lost.order_id)
+    newer = claim_one(lost.order_id)
 
     assert orders_complete(claims=claims) == 2
 
     statuses = {order.pk: order.status for order in Order.objects.all()}
     assert statuses == {orders[0].pk: "COMPLETED", orders[1].pk: "PROCESSING", orders[2].pk: "COMPLETED"}
-    assert order_complete(claim=newer) is True
+    assert orders_complete(claims=[newer]) == 1
     assert metrics_rebuild() == 0
 
 
@@ -342,7 +361,7 @@ def test_completion_stores_each_orders_own_result():
 def test_a_final_failure_fails_the_order_at_once_whatever_attempts_are_left(settings):
     settings.ORDER_MAX_ATTEMPTS = 5
     order, _ = order_create(user_id="u", item_ids=[1], total_amount=Decimal(1))
-    claim = order_claim(order_id=order.pk)
+    claim = claim_one(order.pk)
 
     assert order_fail_attempt(claim=claim, reason="card declined", final=True) == Order.Status.FAILED
 
@@ -364,6 +383,6 @@ def test_a_given_delay_replaces_the_backoff(settings):
 def test_a_claim_carries_a_snapshot_of_the_order_for_its_attempt():
     order = OrderFactory(user_id="user44", item_ids=[1, 2, 3], total_amount=Decimal("90.99"), attempts=1)
 
-    claim = order_claim(order_id=order.pk)
+    claim = claim_one(order.pk)
 
     assert claim.order == OrderSnapshot(order.pk, "user44", (1, 2, 3), Decimal("90.99"), 2, order.created_at)
