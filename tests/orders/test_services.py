@@ -1,5 +1,6 @@
 """orders.services: every status change is a compare-and-set that follows the TRANSITIONS table."""
 
+import itertools
 from collections import Counter
 from datetime import timedelta
 from decimal import Decimal
@@ -118,8 +119,10 @@ def test_racing_claims_from_many_threads_have_exactly_one_winner_for_every_order
 
 
 def test_a_cancel_racing_claims_either_wins_alone_or_loses_with_the_status_that_won(transactional_db):
-    def cancel_or_claim(order_id, turn=iter(range(1000))):
-        if next(turn) % 2:
+    turns = itertools.count()
+
+    def cancel_or_claim(order_id):
+        if next(turns) % 2:
             return claim_one(order_id)
         try:
             return order_cancel(order_id=order_id)
@@ -134,6 +137,7 @@ def test_a_cancel_racing_claims_either_wins_alone_or_loses_with_the_status_that_
         assert len(winners) == 1
         assert {outcome for outcome in outcomes if isinstance(outcome, str)} <= {order.status}
         assert order.status in {Order.Status.CANCELLED, Order.Status.PROCESSING}
+
 
 def test_complete_finishes_a_claimed_order():
     order, claim = claimed_order()
