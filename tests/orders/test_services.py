@@ -117,7 +117,6 @@ def test_racing_claims_from_many_threads_have_exactly_one_winner_for_every_order
         assert (order.status, order.attempts) == (Order.Status.PROCESSING, 1)
 
 
-
 def test_a_cancel_racing_claims_either_wins_alone_or_loses_with_the_status_that_won(transactional_db):
     turns = itertools.count()
 
