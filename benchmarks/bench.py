@@ -1,4 +1,4 @@
-"""make bench: intake, the processing pipeline, drains, memory and reads at scale, as ratios measured in one run.
+"""make bench: intake and its shortcuts, the pipeline, drains, memory and reads at scale, as ratios measured in one run.
 
 Each run writes benchmarks/results/<time>.json and prints a table. These are benchmarks, not tests: the machines are
 shared and noisy, so every figure is a ratio of two measurements taken side by side, on the same server configuration.
@@ -63,7 +63,7 @@ OTHER_SERVERS = {
 }
 # The server's processes run no order worker (with the variable unset, each serving process runs one).
 WORKER_OFF = {"ORDER_WORKER_AUTOSTART": "0"}
-SECTIONS = ["servers", "intake", "pipeline", "drain", "burst", "in_flight", "celery", "scale", "memory"]
+SECTIONS = ["servers", "intake", "idioms", "pipeline", "drain", "burst", "in_flight", "celery", "scale", "memory"]
 
 
 def main() -> None:
@@ -87,6 +87,8 @@ def main() -> None:
             report["servers"] = measure_servers(workdir, args.seconds, args.rounds)
         if "intake" in sections:
             report["intake"] = measure_intake(workdir, args.seconds, args.rounds)
+        if "idioms" in sections:
+            report["idioms"] = measure_idioms(workdir)
         if "pipeline" in sections:
             report["pipeline"] = measure_pipeline(workdir, args.rounds)
         if "drain" in sections:
@@ -244,6 +246,46 @@ def measure_intake(workdir: Path, seconds: int, rounds: int) -> list[dict]:
     rows.append(row("intake p50 / p99 ms at 64", f"{p50:.1f} / {p99:.1f}"))
     rows.append(row("  p99 / p50 at 64", p99 / p50, "<= 3"))
     rows.append(row("1,000-order burst (ab -c 1000) answered in s", burst, "<= 2"))
+    return rows
+
+
+# The create view's shortcuts (benchmarks/idioms.py). Each is kept while it saves at least this share of a create, in
+# %, over the Django or DRF idiom it stands in for, in a run whose own noise is below it (docs/performance.md).
+KEEP_IF_SAVED = 2
+SHORTCUTS = {
+    "location": ("hand-built Location", f">= {KEEP_IF_SAVED}"),
+    "input_serializer": ("shared input serializer", f">= {KEEP_IF_SAVED}"),
+    "output_serializer": ("shared output serializer", f">= {KEEP_IF_SAVED}"),
+    "utc_datetime": ("UTCDateTimeField", ""),  # kept for the API's promise of UTC, whatever it saves
+}
+
+
+def measure_idioms(workdir: Path, requests: int = 1_000) -> list[dict]:
+    """Each shortcut of the create view against its idiom, the variants taking turns request by request.
+
+    In a process of its own through Django's handler, with no server: under wrk, two runs of the same code differ by
+    more than the few % to resolve (docs/performance.md).
+    """
+    print("idioms...", flush=True)
+    _, env = fresh_database(workdir, "idioms", **WORKER_OFF)
+    command = [sys.executable, "-m", "benchmarks.idioms", str(order_body(workdir)), "--requests", str(requests)]
+    cpu_us = json.loads(subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, check=True).stdout)
+    create = cpu_us["shipped"]
+
+    def share_of_a_create(variant: str) -> float:
+        return round((cpu_us[variant] - create) / create * 100, 1)
+
+    rows = [
+        row(f"CPU µs per create through Django's handler (median of {requests:,})", round(create)),
+        row(
+            "  noise: the same code measured twice, difference in %",
+            abs(share_of_a_create("shipped_again")),
+            f"< {KEEP_IF_SAVED}",
+        ),
+    ]
+    for shortcut, (label, goal) in SHORTCUTS.items():
+        rows.append(row(f"{label}: µs per create, shortcut / idiom", f"{create:.0f} / {cpu_us[shortcut]:.0f}"))
+        rows.append(row("  saved, % of a create", share_of_a_create(shortcut), goal))
     return rows
 
 

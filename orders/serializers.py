@@ -79,7 +79,7 @@ class OrderCreateInputSerializer(serializers.Serializer):
 
 
 class UTCDateTimeField(serializers.DateTimeField):
-    """A timestamp in UTC whatever TIME_ZONE says, as the API promises; it skips a thread-local lookup per value."""
+    """A timestamp in UTC whatever TIME_ZONE says, as the API promises: why it is here (docs/performance.md)."""
 
     def __init__(self, **kwargs):
         super().__init__(default_timezone=UTC, **kwargs)
@@ -149,7 +149,7 @@ class OrderListFilterSerializer(serializers.Serializer):
     )
 
 
-# One instance of each, reused: a new serializer deep-copies its declared fields, which costs more than using them.
+# One instance of each, reused: building a serializer's fields costs more than using them (docs/performance.md).
 # Both calls below keep no state on the instance, so threads can share it.
 _order_create_input = OrderCreateInputSerializer()
 _order_output = OrderOutputSerializer()
