@@ -216,6 +216,11 @@ def wait_for(condition, timeout: float = 30, interval: float = 0.05, until=bool)
     return result
 
 
+def wait_for_statuses(database: Database, expected: dict, timeout: float = 30) -> None:
+    """Wait until the orders' statuses are exactly these counts; a failure shows the counts last seen."""
+    wait_for(database.statuses, timeout=timeout, until=lambda statuses: statuses == expected)
+
+
 def request(
     url: str, method: str, path: str, body: dict | None = None, headers: dict | None = None
 ) -> tuple[int, dict]:
