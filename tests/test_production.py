@@ -1,5 +1,5 @@
-"""Production mode: check --deploy, readiness, the queue backends, bearer tokens, throttling, the admin, and how
-the server spreads connections over its processes."""
+"""Production mode: check --deploy, readiness, the queue backends, bearer tokens, throttling, and how the server
+spreads connections over its processes."""
 
 import http.client
 import subprocess
