@@ -38,10 +38,12 @@ test: $(VENV)/.installed-dev
 	$(BIN)/lint-imports --no-logo --no-cache
 	$(BIN)/pytest
 
-# The API suite again on PostgreSQL (the services tests run in `make test`, on PostgreSQL and Redis).
+# The API suite and the crash-recovery tests again on PostgreSQL (the services tests run in `make test`, on
+# PostgreSQL and Redis).
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 test-services: $(VENV)/.installed-dev
-	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest tests/orders tests/metrics tests/test_project.py tests/test_production.py
+	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest tests/orders tests/metrics tests/test_project.py tests/test_production.py \
+		tests/e2e/test_recovery.py
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

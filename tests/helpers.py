@@ -22,6 +22,8 @@ from uuid import UUID
 
 from django.db import connection
 
+from tests.environment import is_setting
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # The environment docs/operations.md ("Running in production") documents, with a throwaway key.
@@ -32,17 +34,12 @@ PRODUCTION_ENV = {
     "DJANGO_BEHIND_PROXY": "1",
     "DJANGO_SECURE_HSTS_SECONDS": "31536000",
 }
-# What order_system reads from the environment: a subprocess gets none of these from the developer's shell.
-SETTINGS_PREFIXES = (
-    *("ORDER_", "DJANGO_", "WEB_", "READYZ_", "ADMIN_LOGIN_", "CELERY_", "DATABASE_", "METRICS_", "CORS_"),
-    *("API_TOKENS", "CACHE_URL", "PAYMENT_SERVICE_URL", "LOG_LEVEL", "GUNICORN_"),
-)
 ORDERS_URL = "/api/orders/"
 
 
 def clean_env(**env: str) -> dict:
     """This process's environment without the project's settings, then env: a subprocess sees what its test sets."""
-    inherited = {name: value for name, value in os.environ.items() if not name.startswith(SETTINGS_PREFIXES)}
+    inherited = {name: value for name, value in os.environ.items() if not is_setting(name)}
     return {**inherited, "DJANGO_SETTINGS_MODULE": "order_system.settings", **env}
 
 
@@ -217,6 +214,11 @@ def wait_for(condition, timeout: float = 30, interval: float = 0.05, until=bool)
         )
         time.sleep(interval)
     return result
+
+
+def wait_for_statuses(database: Database, expected: dict, timeout: float = 30) -> None:
+    """Wait until the orders' statuses are exactly these counts; a failure shows the counts last seen."""
+    wait_for(database.statuses, timeout=timeout, until=lambda statuses: statuses == expected)
 
 
 def request(

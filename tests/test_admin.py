@@ -1,4 +1,5 @@
-"""The orders admin: staff only, listing and search, the retry and cancel actions, and login throttling."""
+"""The admin: staff only, listing and search, the retry and cancel actions, the metrics summary on its index, and
+login throttling."""
 
 import pytest
 from django.contrib.auth.hashers import MD5PasswordHasher
@@ -30,6 +31,13 @@ def test_admin_is_for_staff_only(client):
 
     client.force_login(User.objects.create_superuser("operator", password="x"))
     assert client.get(CHANGELIST).status_code == 200
+
+
+def test_admin_index_shows_a_metrics_summary_linking_the_dashboard(admin_client):
+    html = admin_client.get("/admin/").content.decode()
+
+    assert 'id="metrics-summary"' in html
+    assert 'href="/dashboard/"' in html
 
 
 def test_admin_lists_searches_and_filters_orders(admin_client):

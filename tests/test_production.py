@@ -1,5 +1,5 @@
-"""Production mode: check --deploy, readiness, the queue backends, bearer tokens, throttling, the admin, and how
-the server spreads connections over its processes."""
+"""Production mode: check --deploy, readiness, the queue backends, bearer tokens, throttling, and how the server
+spreads connections over its processes."""
 
 import http.client
 import subprocess
@@ -52,8 +52,8 @@ def test_readyz_needs_the_worker_in_thread_mode(client, settings, autostart):
     }
 
 
-def test_readyz_is_ready_with_the_database_and_a_running_worker(order_worker, client):
-    assert order_worker.stats()["concurrency"] == 1000
+def test_readyz_is_ready_with_the_database_and_a_running_worker(order_worker, client, settings):
+    assert order_worker.stats()["concurrency"] == settings.ORDER_CONCURRENCY
     response = client.get("/readyz")
 
     assert (response.status_code, response.json()) == (200, {"status": "ready"})

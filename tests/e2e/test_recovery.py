@@ -7,8 +7,9 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
+from django.db import connection
 
-from tests.helpers import completed_ids, place_orders, wait_for
+from tests.helpers import SqliteDatabase, completed_ids, place_orders, wait_for, wait_for_statuses
 
 # Attempts that outlast any test (tests.processors.logged runs the simulation) unless cut short: however slow the
 # machine, none ends on its own before the test kills or stops its process.
@@ -26,6 +27,15 @@ RESTARTED = {
     "ORDER_PROCESSING_TIMEOUT_SECONDS": "1",
     "ORDER_SWEEP_SECONDS": "0.2",
 }
+
+
+@pytest.fixture
+def database(request, tmp_path):
+    """The servers' database is of the suite's kind: a fresh PostgreSQL database under `make test-services`
+    (DATABASE_URL), a SQLite file otherwise."""
+    if connection.vendor == "postgresql":
+        return request.getfixturevalue("postgres_database")
+    return SqliteDatabase(tmp_path / "orders.sqlite3")
 
 
 @pytest.fixture
@@ -64,14 +74,15 @@ def assert_never_two_at_once(by_order: dict, died_at: float | None = None) -> No
 def test_kill_9_with_500_orders_in_flight_loses_nothing_and_runs_none_twice_at_once(processes, database, attempt_log):
     server = processes(**IN_FLIGHT, **attempt_log)
     placed = place_orders(server, 500)
-    wait_for(lambda: database.statuses() == {"PROCESSING": 500}, timeout=60)
-    wait_for(lambda: attempts_started(attempt_log) == 500, timeout=60)  # claimed is not yet started
+    wait_for_statuses(database, {"PROCESSING": 500}, timeout=60)
+    # Claimed is not yet started: wait until every attempt has begun, by the processor's log.
+    wait_for(lambda: attempts_started(attempt_log), timeout=60, until=lambda started: started == 500)
 
     server.stop(signal.SIGKILL)
     died_at = time.time()
     processes(**RESTARTED, **attempt_log)
 
-    wait_for(lambda: database.statuses() == {"COMPLETED": 500}, timeout=120)
+    wait_for_statuses(database, {"COMPLETED": 500}, timeout=120)
     stored = {order_id.replace("-", "") for (order_id,) in database.query("SELECT order_id FROM orders_order")}
     assert stored == {order_id.replace("-", "") for order_id in placed}
     # Every killed attempt counted; none was left PROCESSING.
@@ -87,15 +98,16 @@ def test_sigterm_with_500_orders_in_flight_hands_them_back_and_a_restart_finishe
 ):
     server = processes(**IN_FLIGHT, **attempt_log)
     place_orders(server, 500)
-    wait_for(lambda: database.statuses() == {"PROCESSING": 500}, timeout=60)
-    wait_for(lambda: attempts_started(attempt_log) == 500, timeout=60)  # claimed is not yet started
+    wait_for_statuses(database, {"PROCESSING": 500}, timeout=60)
+    # Claimed is not yet started: wait until every attempt has begun, by the processor's log.
+    wait_for(lambda: attempts_started(attempt_log), timeout=60, until=lambda started: started == 500)
 
     server.stop(signal.SIGTERM)
 
     assert server.process.returncode == 0
     assert database.statuses() == {"PENDING": 500}  # handed back at once, not left for a lease to expire
     processes(**RESTARTED, **attempt_log)
-    wait_for(lambda: database.statuses() == {"COMPLETED": 500}, timeout=120)
+    wait_for_statuses(database, {"COMPLETED": 500}, timeout=120)
     assert database.query("SELECT DISTINCT attempts FROM orders_order") == [(1,)]  # the cut attempts did not count
     by_order = attempts_by_order(attempt_log)
     assert all([a[3] for a in attempts] == ["cancelled", "end"] for attempts in by_order.values())
@@ -111,14 +123,14 @@ def test_kill_9_while_orders_are_queued_and_in_flight_loses_nothing(processes, d
     }
     server = processes(**env)
     placed = place_orders(server, 30)
-    wait_for(lambda: database.statuses()["COMPLETED"] >= 4, timeout=60)
+    wait_for(database.statuses, timeout=60, until=lambda statuses: statuses["COMPLETED"] >= 4)
 
     server.stop(signal.SIGKILL)
     at_crash = database.statuses()
     processes(**env)
 
     assert at_crash["PROCESSING"] >= 1 and at_crash["PENDING"] >= 1, at_crash
-    wait_for(lambda: database.statuses() == {"COMPLETED": 30}, timeout=90)
+    wait_for_statuses(database, {"COMPLETED": 30}, timeout=90)
     stored = {order_id.replace("-", "") for (order_id,) in database.query("SELECT order_id FROM orders_order")}
     assert stored == {order_id.replace("-", "") for order_id in placed}
 
@@ -129,7 +141,7 @@ def test_two_processes_on_one_database_process_every_order_exactly_once(processe
     worker = processes("worker", ORDER_CONCURRENCY="4", **fast)
 
     place_orders(server, 200)
-    wait_for(lambda: database.statuses() == {"COMPLETED": 200}, timeout=120)
+    wait_for_statuses(database, {"COMPLETED": 200}, timeout=120)
 
     assert database.query("SELECT DISTINCT attempts FROM orders_order") == [(1,)]
     completions = wait_for(
@@ -143,11 +155,11 @@ def test_a_worker_only_process_stops_on_sigterm_without_losing_orders(processes,
     server = processes(ORDER_WORKER_AUTOSTART="0")
     place_orders(server, 6)
     worker = processes("worker", **NEVER_ENDS, ORDER_SHUTDOWN_GRACE_SECONDS="0.5")
-    wait_for(lambda: database.statuses()["PROCESSING"] == 6, timeout=30)
+    wait_for(database.statuses, timeout=30, until=lambda statuses: statuses["PROCESSING"] == 6)
 
     worker.stop(signal.SIGTERM)
 
     assert worker.process.returncode == 0
     assert database.statuses() == {"PENDING": 6}
     processes("worker", ORDER_SWEEP_SECONDS="0.1")
-    wait_for(lambda: database.statuses() == {"COMPLETED": 6}, timeout=60)
+    wait_for_statuses(database, {"COMPLETED": 6}, timeout=60)

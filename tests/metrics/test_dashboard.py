@@ -1,9 +1,8 @@
-"""The dashboard page and the admin summary."""
+"""The dashboard page (the admin index's summary of it is in tests/test_admin.py)."""
 
 import re
 
 import pytest
-from django.contrib.auth.models import User
 
 pytestmark = pytest.mark.django_db
 
@@ -18,12 +17,3 @@ def test_dashboard_is_self_contained_html_with_every_status(client):
         f'data-status="{status}"' in html for status in ["PENDING", "PROCESSING", "COMPLETED", "FAILED", "CANCELLED"]
     )
     assert 'name="viewport"' in html
-
-
-def test_admin_index_shows_a_metrics_summary_linking_the_dashboard(client):
-    client.force_login(User.objects.create_superuser("admin", "admin@example.com", "pw"))
-
-    html = client.get("/admin/").content.decode()
-
-    assert 'id="metrics-summary"' in html
-    assert 'href="/dashboard/"' in html

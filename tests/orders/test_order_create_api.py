@@ -14,11 +14,10 @@ pytestmark = pytest.mark.django_db
 
 URL = "/api/orders/"
 VALID = order_body(user_id="user44", item_ids=[1, 2, 3], total_amount=90.99)
-post = post_order
 
 
 def test_valid_order_is_stored_pending_and_returned_with_location(api):
-    response = post(api, VALID)
+    response = post_order(api, VALID)
 
     assert response.status_code == 201
     body = response.json()
@@ -45,7 +44,7 @@ def test_total_amount_round_trips_exactly(api, amount):
 
 
 def test_total_amount_may_be_sent_as_a_string(api):
-    response = post(api, {**VALID, "total_amount": "12.30"})
+    response = post_order(api, {**VALID, "total_amount": "12.30"})
 
     assert response.status_code == 201
     assert Order.objects.get().total_amount == Decimal("12.30")
@@ -59,14 +58,14 @@ def test_negative_zero_is_stored_as_zero(api):
 
 
 def test_user_id_is_stored_exactly_as_sent(api):
-    response = post(api, {**VALID, "user_id": "  padded  "})
+    response = post_order(api, {**VALID, "user_id": "  padded  "})
 
     assert response.status_code == 201
     assert Order.objects.get().user_id == "  padded  "
 
 
 def test_status_in_the_body_is_ignored(api):
-    response = post(api, {**VALID, "status": "COMPLETED"})
+    response = post_order(api, {**VALID, "status": "COMPLETED"})
 
     assert response.status_code == 201
     assert Order.objects.get().status == Order.Status.PENDING
@@ -75,7 +74,7 @@ def test_status_in_the_body_is_ignored(api):
 def test_client_supplied_order_id_is_used(api):
     order_id = uuid.uuid4()
 
-    response = post(api, {**VALID, "order_id": str(order_id)})
+    response = post_order(api, {**VALID, "order_id": str(order_id)})
 
     assert response.status_code == 201
     assert response.json()["order_id"] == str(order_id)
@@ -85,7 +84,7 @@ def test_client_supplied_order_id_is_used(api):
 def test_duplicate_order_id_returns_409_and_keeps_the_original(api):
     original = OrderFactory(user_id="first", total_amount=Decimal("1.00"))
 
-    response = post(api, {**VALID, "order_id": str(original.order_id)})
+    response = post_order(api, {**VALID, "order_id": str(original.order_id)})
 
     assert response.status_code == 409
     assert response.json()["errors"][0]["attr"] == "order_id"
@@ -139,7 +138,7 @@ BAD_FIELDS = [
 
 @pytest.mark.parametrize(("attr", "body"), BAD_FIELDS)
 def test_bad_field_is_a_400_naming_the_field_and_stores_nothing(api, attr, body):
-    response = post(api, body)
+    response = post_order(api, body)
 
     assert response.status_code == 400
     errors = response.json()["errors"]
