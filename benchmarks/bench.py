@@ -122,6 +122,7 @@ def server_env(database: Path, **extra: str) -> dict:
         "DJANGO_SECRET_KEY": "benchmark-only-" + "x" * 40,
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "DJANGO_SECURE_SSL_REDIRECT": "0",  # plain HTTP on loopback
+        "API_OPEN": "1",  # the auth section measures what closing it costs
         "LOG_LEVEL": "WARNING",
         **extra,
     }

@@ -1,31 +1,45 @@
 """POST /api/auth/token/ and /api/auth/token/refresh/: the service's own JWTs for its Django users (API_AUTH=jwt)."""
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework.exceptions import AuthenticationFailed, Throttled
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from order_system.errors import error_response
 
-LOGIN_REFUSALS = {
-    400: error_response("A field is missing or not a string."),
-    401: error_response("Wrong username or password, or an inactive user."),
-    429: error_response("Over JWT_LOGIN_RATE from this address, or locked out by failed logins (django-axes)."),
-}
 
-
-@extend_schema_view(
-    post=extend_schema(operation_id="auth_token_obtain", responses={200: TokenObtainPairSerializer, **LOGIN_REFUSALS})
-)
 class TokenObtainApi(TokenObtainPairView):
-    """POST /api/auth/token/: a Django user's username and password for an access and a refresh token.
+    """Exchange a user's username and password for an access token and a refresh token."""
 
-    simplejwt checks the password with django.contrib.auth.authenticate(request=...), so django-axes counts failures
-    and locks out, as for the admin; JWT_LOGIN_RATE throttles attempts per address before any password is hashed.
-    """
-
+    # JWT_LOGIN_RATE per address, before any password is hashed.
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "jwt_login"
+
+    @extend_schema(
+        operation_id="auth_token_obtain",
+        responses={
+            200: TokenObtainPairSerializer,
+            400: error_response("A field is missing or not a string."),
+            401: error_response("Wrong username or password, or an inactive user."),
+            429: error_response("Over JWT_LOGIN_RATE from this address, or locked out after failed logins."),
+        },
+    )
+    def post(self, request, *args, **kwargs):
+        # simplejwt checks the password with authenticate(request=request), so django-axes counts each failure and
+        # refuses a locked-out username or address, as for the admin. It marks the DRF request it was given, which
+        # its middleware never sees: the lockout is answered here, in the API's error shape.
+        try:
+            return super().post(request, *args, **kwargs)
+        except AuthenticationFailed:
+            if getattr(request, "axes_locked_out", False):
+                raise Throttled(
+                    wait=settings.AXES_COOLOFF_TIME.total_seconds(),
+                    detail="Too many failed logins for this username or from this address.",
+                    code="locked_out",
+                ) from None
+            raise
 
 
 @extend_schema_view(
@@ -39,4 +53,4 @@ class TokenObtainApi(TokenObtainPairView):
     )
 )
 class TokenRefreshApi(TokenRefreshView):
-    """POST /api/auth/token/refresh/: a new access token for a refresh token."""
+    """Exchange a refresh token for a new access token."""

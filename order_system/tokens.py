@@ -17,7 +17,8 @@ from rest_framework import status
 from rest_framework.exceptions import APIException, AuthenticationFailed
 from rest_framework_simplejwt.authentication import JWTAuthentication as SimpleJWTAuthentication
 from rest_framework_simplejwt.backends import TokenBackend
-from rest_framework_simplejwt.exceptions import InvalidToken
+from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
+from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import Token
 
 # Public-key algorithms only: a provider's keys are public, so a shared-secret one (HS256) would let anyone sign.
@@ -129,11 +130,13 @@ class JWTAuthentication(SimpleJWTAuthentication):
     """simplejwt's JWT authentication, with one readable reason for a refusal; a provider's token needs no user row."""
 
     def get_validated_token(self, raw_token: bytes) -> Token:
+        (token_class,) = api_settings.AUTH_TOKEN_CLASSES  # ours, or ProviderAccessToken (simplejwt tries each)
         try:
-            return super().get_validated_token(raw_token)
-        except InvalidToken as exc:  # simplejwt nests a reason per token class; there is one class
-            (reason,) = (str(message["message"]) for message in exc.detail["messages"])
-            raise refused(reason) from None
+            return token_class(raw_token)
+        except ExpiredTokenError:
+            raise refused("The token has expired.", code="token_expired") from None
+        except TokenError as exc:
+            raise refused(str(exc)) from None
 
     def get_user(self, validated_token: Token):
         if isinstance(validated_token, ProviderAccessToken):

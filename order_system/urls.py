@@ -30,7 +30,7 @@ urlpatterns = [
     path("api/docs/", errors.get_only(SpectacularSwaggerView.as_view(url_name="schema")), name="docs"),
     path("healthz", errors.get_only(healthz), name="healthz"),
     path("readyz", errors.get_only(readyz), name="readyz"),
-    path("metrics", PrometheusMetricsApi.as_view(), name="prometheus"),
+    path("metrics", errors.get_only(PrometheusMetricsApi.as_view()), name="prometheus"),
     path("dashboard/", errors.get_only(dashboard), name="dashboard"),
     # Any other /api/ path gets the API's JSON 404, also with DEBUG on (where handler404 is bypassed).
     re_path(r"^api/", errors.page_not_found),

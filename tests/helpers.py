@@ -24,10 +24,11 @@ from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# The environment docs/operations.md ("Running in production") documents, with a throwaway key.
+# The environment docs/operations.md ("Running in production") documents, with a throwaway key and token.
 PRODUCTION_ENV = {
     "DJANGO_PRODUCTION": "1",
     "DJANGO_SECRET_KEY": "k3y-for-tests-only-5f0a8c1e9b7d4263a1f0c2e8b6d9f4a7c3e1b5d8",
+    "API_TOKENS": "t0ken-for-tests-only-9c2e4b7a1d",
     "DJANGO_ALLOWED_HOSTS": "orders.example.com",
     "DJANGO_BEHIND_PROXY": "1",
     "DJANGO_SECURE_HSTS_SECONDS": "31536000",
@@ -35,7 +36,7 @@ PRODUCTION_ENV = {
 # What order_system reads from the environment: a subprocess gets none of these from the developer's shell.
 SETTINGS_PREFIXES = (
     *("ORDER_", "DJANGO_", "WEB_", "READYZ_", "ADMIN_LOGIN_", "CELERY_", "DATABASE_", "METRICS_", "CORS_"),
-    *("API_TOKENS", "CACHE_URL", "PAYMENT_SERVICE_URL", "LOG_LEVEL", "GUNICORN_"),
+    *("API_", "JWT_", "CACHE_URL", "PAYMENT_SERVICE_URL", "LOG_LEVEL", "GUNICORN_"),
 )
 ORDERS_URL = "/api/orders/"
 
