@@ -153,3 +153,10 @@ class JWTScheme(SimpleJWTScheme):
     """Documents the JWT bearer scheme in the OpenAPI schema, as drf-spectacular does simplejwt's own class."""
 
     target_class = JWTAuthentication
+
+    def get_security_definition(self, auto_schema):
+        return {
+            **super().get_security_definition(auto_schema),
+            "description": "A JWT: an access token from POST /api/auth/token/, or from your identity provider. A "
+            "user's token sees only that user's orders.",
+        }
