@@ -27,3 +27,17 @@ def test_admin_index_shows_a_metrics_summary_linking_the_dashboard(client):
 
     assert 'id="metrics-summary"' in html
     assert 'href="/dashboard/"' in html
+
+
+def test_with_the_api_closed_the_dashboard_is_for_staff_signed_in_to_the_admin(client, settings):
+    settings.API_OPEN = False
+    login_page = "/admin/login/?next=/dashboard/"
+
+    anonymous = client.get("/dashboard/")
+    client.force_login(User.objects.create_user("customer"))
+    customer = client.get("/dashboard/")
+    client.force_login(User.objects.create_user("ops", is_staff=True))
+
+    assert (anonymous.status_code, anonymous["Location"]) == (302, login_page)
+    assert (customer.status_code, customer["Location"]) == (302, login_page)
+    assert client.get("/dashboard/").status_code == 200
