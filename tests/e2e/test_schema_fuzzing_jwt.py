@@ -7,7 +7,7 @@ import schemathesis
 from schemathesis.config import SchemathesisConfig
 
 from tests.auth.conftest import create_users
-from tests.e2e.test_schema_fuzzing import CONFIG, SEED, SETTINGS
+from tests.e2e.test_schema_fuzzing import CONFIG, SEED, SETTINGS, run_scenarios
 from tests.helpers import Server, SqliteDatabase, request
 
 
@@ -64,9 +64,4 @@ def test_the_schema_declares_the_bearer_schemes_for_authorize(server):
 
 
 def test_scenarios_through_the_links_conform_to_the_schema_with_a_users_token(api_schema, server):
-    class Scenarios(api_schema.as_state_machine()):
-        def setup(self):
-            server.database.query("DELETE FROM orders_idempotencykey")
-            server.database.query("DELETE FROM orders_order")
-
-    hypothesis.seed(SEED)(Scenarios).run(settings=hypothesis.settings(SETTINGS, max_examples=40, stateful_step_count=6))
+    run_scenarios(api_schema, server)
