@@ -63,7 +63,19 @@ OTHER_SERVERS = {
 }
 # The server's processes run no order worker (with the variable unset, each serving process runs one).
 WORKER_OFF = {"ORDER_WORKER_AUTOSTART": "0"}
-SECTIONS = ["servers", "intake", "idioms", "pipeline", "drain", "burst", "in_flight", "celery", "scale", "memory"]
+SECTIONS = [
+    "servers",
+    "intake",
+    "idioms",
+    "auth",
+    "pipeline",
+    "drain",
+    "burst",
+    "in_flight",
+    "celery",
+    "scale",
+    "memory",
+]
 
 
 def main() -> None:
@@ -89,6 +101,8 @@ def main() -> None:
             report["intake"] = measure_intake(workdir, args.seconds, args.rounds)
         if "idioms" in sections:
             report["idioms"] = measure_idioms(workdir)
+        if "auth" in sections:
+            report["auth"] = measure_auth(workdir)
         if "pipeline" in sections:
             report["pipeline"] = measure_pipeline(workdir, args.rounds)
         if "drain" in sections:
@@ -122,6 +136,7 @@ def server_env(database: Path, **extra: str) -> dict:
         "DJANGO_SECRET_KEY": "benchmark-only-" + "x" * 40,
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "DJANGO_SECURE_SSL_REDIRECT": "0",  # plain HTTP on loopback
+        "API_OPEN": "1",  # the auth section measures what closing it costs
         "LOG_LEVEL": "WARNING",
         **extra,
     }
@@ -286,6 +301,40 @@ def measure_idioms(workdir: Path, requests: int = 1_000) -> list[dict]:
     for shortcut, (label, goal) in SHORTCUTS.items():
         rows.append(row(f"{label}: µs per create, shortcut / idiom", f"{create:.0f} / {cpu_us[shortcut]:.0f}"))
         rows.append(row("  saved, % of a create", share_of_a_create(shortcut), goal))
+    return rows
+
+
+AUTH_VARIANTS = {
+    "service_token": "a service token (API_TOKENS)",
+    "jwt_rs256": "a provider's RS256 JWT (JWKS keys cached)",
+    "jwt_es256": "a provider's ES256 JWT (JWKS keys cached)",
+    "jwt_hs256": "the service's own HS256 JWT (its user row read)",
+}
+
+
+def measure_auth(workdir: Path, requests: int = 1_000) -> list[dict]:
+    """What authenticating a create costs in CPU, by scheme, against the open API (benchmarks/auth.py).
+
+    Twice, in a process of its own each: with a provider's tokens, and with the service signing its own. Through
+    Django's handler, with no server, for the same reason as the idioms section.
+    """
+    print("auth...", flush=True)
+    cpu_us = {}
+    for mode, flags in {"provider": [], "own": ["--own-tokens"]}.items():
+        closed = {"API_OPEN": "", "API_TOKENS": "bench-token", "API_AUTH": "jwt"}
+        _, env = fresh_database(workdir, f"auth-{mode}", **WORKER_OFF, **closed)
+        command = [sys.executable, "-m", "benchmarks.auth", str(order_body(workdir)), "--requests", str(requests)]
+        run = subprocess.run([*command, *flags], cwd=ROOT, env=env, stdout=subprocess.PIPE, check=True)
+        cpu_us[mode] = json.loads(run.stdout)
+    rows = []
+    for mode, figures in cpu_us.items():
+        create = figures["open"]
+        rows.append(row(f"{mode}: CPU µs per create, open API (median of {requests:,})", round(create)))
+        rows.append(row("  noise: the open API measured twice, µs apart", round(abs(figures["open_again"] - create))))
+        for variant, label in AUTH_VARIANTS.items():
+            if variant in figures:
+                cost = figures[variant] - create
+                rows.append(row(f"  {label}: µs more", f"{cost:.0f} ({cost / create * 100:.1f}%)"))
     return rows
 
 

@@ -16,6 +16,7 @@ import json
 import random
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 from unittest import mock
 
@@ -71,20 +72,33 @@ def main() -> None:
 def measure(body: str, requests: int) -> dict[str, float]:
     """The median CPU µs of a create for each variant, the variants taking turns request by request."""
     client = Client(HTTP_HOST="127.0.0.1")
-    for _ in range(200):  # the first requests load code and fill caches
-        create_cpu_us(client, body)
+
+    def create_with(idioms: dict) -> Callable[[], float]:
+        def create() -> float:
+            with contextlib.ExitStack() as swapped:
+                for name, idiom in idioms.items():
+                    swapped.enter_context(mock.patch.object(apis, name, idiom))
+                return create_cpu_us(client, body)
+
+        return create
+
+    return take_turns({variant: create_with(idioms) for variant, idioms in VARIANTS.items()}, requests)
+
+
+def take_turns(variants: dict[str, Callable[[], float]], requests: int) -> dict[str, float]:
+    """The median of each variant's figure over `requests` runs, the variants taking turns in a new order each round."""
+    for _ in range(50):  # the first requests load code and fill caches
+        for run in variants.values():
+            run()
     gc.collect()
     gc.freeze()  # as each server process does once loaded (order_system/wsgi.py)
-    spent: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
-    order = list(VARIANTS)
+    spent: dict[str, list[float]] = {variant: [] for variant in variants}
+    order = list(variants)
     for _ in range(requests):
         random.shuffle(order)
         for variant in order:
-            with contextlib.ExitStack() as swapped:
-                for name, idiom in VARIANTS[variant].items():
-                    swapped.enter_context(mock.patch.object(apis, name, idiom))
-                spent[variant].append(create_cpu_us(client, body))
-    return {variant: statistics.median(times) for variant, times in spent.items()}
+            spent[variant].append(variants[variant]())
+    return {variant: statistics.median(figures) for variant, figures in spent.items()}
 
 
 def create_cpu_us(client: Client, body: str) -> float:

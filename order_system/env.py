@@ -5,6 +5,7 @@ value it refused.
 """
 
 import os
+import re
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -66,3 +67,11 @@ def env_seconds_range(name: str, default: str) -> tuple[float, float]:
     if not all(0 <= bound < float("inf") for bound in bounds) or bounds[0] > bounds[1]:
         raise ImproperlyConfigured(f"{name} must be finite seconds with low <= high, not {value!r}")
     return bounds
+
+
+def env_rate(name: str, default: str | None = None) -> str | None:
+    """Read a DRF throttle rate such as 100/s, 5000/min or 10/hour; unset (and no default) means no limit."""
+    value = os.environ.get(name) or default
+    if value and not re.fullmatch(r"[1-9]\d*/(s|sec|m|min|h|hour|d|day)", value):
+        raise ImproperlyConfigured(f"{name} must look like 100/s, 5000/min or 10/hour, not {value!r}")
+    return value

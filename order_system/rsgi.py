@@ -17,9 +17,12 @@ from concurrent.futures import ThreadPoolExecutor
 from django.conf import settings
 from granian.rsgi import ProtocolClosed
 
+# First: it sets Django up, and the API's authentication classes (loaded by importing DRF's views) need its apps.
+from order_system.wsgi import application as django_application
+
+# isort: split
 from order_system.errors import error_body
 from order_system.server import BODY_READ_SECONDS, STOPPING_BODY_READ_SECONDS, THREADS
-from order_system.wsgi import application as django_application
 from orders.queueing import get_backend
 
 threads = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="request")

@@ -1,7 +1,6 @@
 """Settings for the order system: everything comes from the environment, read once, here."""
 
 import os
-import re
 import tempfile
 from datetime import timedelta
 from pathlib import Path
@@ -11,7 +10,15 @@ from corsheaders.defaults import default_headers as default_cors_headers
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 
-from order_system.env import env_bool, env_float, env_int, env_list, env_optional_bool, env_seconds_range
+from order_system.env import (
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_optional_bool,
+    env_rate,
+    env_seconds_range,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -205,28 +212,73 @@ CORS_ALLOW_HEADERS = (*default_cors_headers, "idempotency-key")
 CORS_ALLOW_METHODS = ("GET", "HEAD", "OPTIONS", "POST")
 CORS_EXPOSE_HEADERS = ["Location", "Idempotent-Replayed"]
 
-# The API is open, as the seed assumes, unless API_TOKENS lists bearer tokens (comma-separated).
+# Who may call the API (docs/operations.md, "Access"). Open, as the seed assumes, unless API_TOKENS lists service
+# tokens (comma-separated) or API_AUTH names JWT; the two combine. Production serves an open API only when told to.
 API_TOKENS = env_list("API_TOKENS")
-# Creating orders may be rate-limited per client, e.g. "100/s" or "5000/min"; unset, it is not.
-ORDER_CREATE_RATE = os.environ.get("ORDER_CREATE_RATE") or None
-if ORDER_CREATE_RATE and not re.fullmatch(r"[1-9]\d*/(s|sec|m|min|h|hour|d|day)", ORDER_CREATE_RATE):
+API_AUTH = env_list("API_AUTH")
+if unknown := set(API_AUTH) - {"jwt"}:
+    raise ImproperlyConfigured(f"API_AUTH names authentication schemes, of which there is one: jwt; not {unknown}")
+API_OPEN = not (API_TOKENS or API_AUTH)
+_open_on_purpose = env_optional_bool("API_OPEN")
+if _open_on_purpose is not None and _open_on_purpose != API_OPEN:
     raise ImproperlyConfigured(
-        f"ORDER_CREATE_RATE must look like 100/s, 5000/min or 10/hour, not {ORDER_CREATE_RATE!r}"
+        "API_OPEN=1 contradicts API_TOKENS or API_AUTH, which close the API"
+        if _open_on_purpose
+        else "API_OPEN=0 needs API_TOKENS or API_AUTH=jwt to close the API"
     )
+if PRODUCTION and API_OPEN and not _open_on_purpose:
+    raise ImproperlyConfigured(
+        "DJANGO_PRODUCTION=1 needs API_TOKENS or API_AUTH=jwt, or API_OPEN=1 to let anyone call the API"
+    )
+
+# JWT (API_AUTH=jwt; docs/api.md, "Authentication"): the service signs its own tokens for its Django users, unless
+# JWT_JWKS_URL names an OAuth2/OIDC provider whose tokens it verifies instead; one issuer, so one user id is one person.
+JWT_JWKS_URL = os.environ.get("JWT_JWKS_URL", "")
+JWT_ISSUER = os.environ.get("JWT_ISSUER", "")
+JWT_AUDIENCE = os.environ.get("JWT_AUDIENCE", "")
+if JWT_JWKS_URL and "jwt" not in API_AUTH:
+    raise ImproperlyConfigured("JWT_JWKS_URL is set, but API_AUTH does not name jwt")
+if JWT_JWKS_URL and not (JWT_ISSUER and JWT_AUDIENCE):
+    # Without both, a token the provider issued for another application, or another provider's, would pass.
+    raise ImproperlyConfigured("JWT_JWKS_URL needs JWT_ISSUER and JWT_AUDIENCE")
+JWT_USER_CLAIM = os.environ.get("JWT_USER_CLAIM") or "sub"  # a provider's token: the claim naming its user
+# A provider's token whose JWT_ADMIN_CLAIM (a space-separated string or a list) holds JWT_ADMIN_SCOPE sees every order.
+JWT_ADMIN_CLAIM = os.environ.get("JWT_ADMIN_CLAIM") or "scope"
+JWT_ADMIN_SCOPE = os.environ.get("JWT_ADMIN_SCOPE") or "orders:admin"
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_TOKEN_MINUTES", 5, minimum=1)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_REFRESH_TOKEN_MINUTES", 24 * 60, minimum=1)),
+    # A provider's tokens have their own classes: verified against its JWKS, their user built from the claims alone.
+    **(
+        {
+            "AUTH_TOKEN_CLASSES": ["order_system.tokens.ProviderAccessToken"],
+            "TOKEN_USER_CLASS": "order_system.tokens.ProviderUser",
+            "USER_ID_CLAIM": JWT_USER_CLAIM,
+        }
+        if JWT_JWKS_URL
+        else {}
+    ),
+}
+
+# Creating orders may be rate-limited per client, e.g. "100/s" or "5000/min"; unset, it is not. Password logins for a
+# JWT are, per address, besides django-axes' lockouts.
+ORDER_CREATE_RATE = env_rate("ORDER_CREATE_RATE")
+JWT_LOGIN_RATE = env_rate("JWT_LOGIN_RATE", "30/min")
 
 REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["order_system.parsers.StrictJSONParser"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "order_system.parsers.StrictContentNegotiation",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # A bearer token is a service token's or a JWT; a staff member's admin session reads the API too (the dashboard).
+    # The first scheme answers a missing or bad token with its WWW-Authenticate, which makes that a 401.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "order_system.auth.BearerTokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
-    ]
-    if API_TOKENS
-    else [],
-    "DEFAULT_PERMISSION_CLASSES": ["order_system.auth.HasApiToken"] if API_TOKENS else [],
+        *(["order_system.auth.BearerTokenAuthentication"] if API_TOKENS else []),
+        *(["order_system.tokens.JWTAuthentication"] if "jwt" in API_AUTH else []),
+        *([] if API_OPEN else ["rest_framework.authentication.SessionAuthentication"]),
+    ],
+    "DEFAULT_PERMISSION_CLASSES": [] if API_OPEN else ["order_system.auth.HasApiToken"],
     "UNAUTHENTICATED_USER": None,
-    "DEFAULT_THROTTLE_RATES": {"order_create": ORDER_CREATE_RATE},
+    "DEFAULT_THROTTLE_RATES": {"order_create": ORDER_CREATE_RATE, "jwt_login": JWT_LOGIN_RATE},
     # Behind the proxy, a client is the address it adds to X-Forwarded-For; otherwise the header is the client's own.
     "NUM_PROXIES": 1 if BEHIND_PROXY else 0,
     "EXCEPTION_HANDLER": "order_system.errors.exception_handler",

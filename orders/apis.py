@@ -3,15 +3,17 @@
 import re
 import uuid
 
+from django.conf import settings
 from django.utils.encoding import escape_uri_path
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import NotFound, ParseError, ValidationError
+from rest_framework.exceptions import NotFound, ParseError, PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from order_system.auth import ApiClient
+from order_system.auth import ApiClient, is_operator
 from order_system.errors import Conflict, UnprocessableEntity, error_response
 from orders.models import Order
 from orders.pagination import OrderCursorPagination
@@ -21,10 +23,18 @@ from orders.serializers import (
     OrderListFilterSerializer,
     OrderOutputSerializer,
     OrderStatusOutputSerializer,
+    UserOrderCreateInputSerializer,
     order_create_input,
     order_output,
 )
-from orders.services import IdempotencyKeyReused, OrderAlreadyExists, OrderNotInStatus, order_cancel, order_create
+from orders.services import (
+    IdempotencyKeyReused,
+    OrderAlreadyExists,
+    OrderForAnotherUser,
+    OrderNotInStatus,
+    order_cancel,
+    order_create,
+)
 
 # 1 to 255 visible ASCII characters, bare or as an RFC 8941 sf-string (IETF draft). A bare key has no comma: WSGI
 # joins two Idempotency-Key headers with one, and "a,b" must not pass for one key. A quoted key may hold a comma and
@@ -42,6 +52,13 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     "another body is a 422. Keys are the caller's own: each API token, or signed-in user, has its keys.",
 )
 
+# With the API closed (API_TOKENS, API_AUTH): no valid token, or one that may not do this. A user's token sees only
+# that user's orders: another user's order is a 404, as an unknown one.
+REFUSED = {
+    401: error_response("No token, or one that is not valid (with API_TOKENS or API_AUTH set)."),
+    403: error_response("A token that may not do this."),
+}
+
 
 # Every operation that can receive a body answers these the same way (order_system/parsers.py, middleware.py).
 LENGTH_REQUIRED = "A body without a Content-Length (chunked, or streamed over HTTP/2): send one with it."
@@ -57,10 +74,18 @@ RESPONSE_HEADERS = [
 ]
 
 
+class OrderCreateSchema(AutoSchema):
+    """With JWT on, the create body a user sends: user_id may be left out (the server checks the same way)."""
+
+    def get_request_serializer(self):
+        return UserOrderCreateInputSerializer() if "jwt" in settings.API_AUTH else OrderCreateInputSerializer()
+
+
 class OrderCreateApi(APIView):
     """POST /api/orders/: store an order and queue it."""
 
     throttle_scope = "order_create"
+    schema = OrderCreateSchema()
 
     def get_throttles(self):
         """Only creating is rate-limited (ORDER_CREATE_RATE), also where this view shares its URL with the list."""
@@ -68,11 +93,12 @@ class OrderCreateApi(APIView):
 
     @extend_schema(
         operation_id="orders_create",
-        request=OrderCreateInputSerializer,
         parameters=[IDEMPOTENCY_KEY, *RESPONSE_HEADERS],
         responses={
             201: OrderOutputSerializer,
             400: error_response("Invalid or truncated body, field, or Idempotency-Key."),
+            **REFUSED,
+            403: error_response("A token that may not do this, or a user's placing an order for another user_id."),
             409: error_response("An order with this order_id already exists."),
             411: error_response(LENGTH_REQUIRED),
             413: error_response("Body over 1 MB."),
@@ -83,10 +109,16 @@ class OrderCreateApi(APIView):
     )
     def post(self, request):
         idempotency_key = parse_idempotency_key(request.headers.get("Idempotency-Key"))
+        owner = owner_of(request)
         try:
             order, created = order_create(
-                **order_create_input(request.data), idempotency_key=idempotency_key, caller=caller_of(request)
+                **order_create_input(request.data, by_user=owner is not None),
+                idempotency_key=idempotency_key,
+                caller=caller_of(request),
+                owner=owner,
             )
+        except OrderForAnotherUser:
+            raise PermissionDenied({"user_id": ["A user places orders only for itself: leave user_id out."]}) from None
         except OrderAlreadyExists:
             raise Conflict({"order_id": ["An order with this order_id already exists."]}) from None
         except IdempotencyKeyReused:
@@ -108,14 +140,14 @@ class OrderListApi(APIView):
     @extend_schema(
         operation_id="orders_list",
         parameters=[OrderListFilterSerializer],
-        responses={200: OrderOutputSerializer(many=True), 400: error_response("Bad query parameter.")},
+        responses={200: OrderOutputSerializer(many=True), 400: error_response("Bad query parameter."), **REFUSED},
     )
     def get(self, request):
         # A plain dict, not the QueryDict: DRF would read "?page_size=" as absent rather than as a bad number.
         filters = OrderListFilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         wanted = filters.validated_data
-        orders = order_list(status=wanted.get("status") or None, user_id=wanted.get("user_id"))
+        orders = order_list(owner=owner_of(request), status=wanted.get("status") or None, user_id=wanted.get("user_id"))
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(orders, request, view=self)
         return paginator.get_paginated_response(OrderOutputSerializer(page, many=True).data)
@@ -130,10 +162,10 @@ class OrderDetailApi(APIView):
 
     @extend_schema(
         operation_id="orders_retrieve",
-        responses={200: OrderOutputSerializer, 404: error_response("No order has this order_id.")},
+        responses={200: OrderOutputSerializer, **REFUSED, 404: error_response("No order has this order_id.")},
     )
     def get(self, request, order_id: str):
-        return Response(order_output(get_order_or_404(order_id)))
+        return Response(order_output(get_order_or_404(order_id, owner_of(request))))
 
 
 class OrderStatusApi(APIView):
@@ -141,10 +173,10 @@ class OrderStatusApi(APIView):
 
     @extend_schema(
         operation_id="orders_status",
-        responses={200: OrderStatusOutputSerializer, 404: error_response("No order has this order_id.")},
+        responses={200: OrderStatusOutputSerializer, **REFUSED, 404: error_response("No order has this order_id.")},
     )
     def get(self, request, order_id: str):
-        return Response(OrderStatusOutputSerializer(get_order_or_404(order_id)).data)
+        return Response(OrderStatusOutputSerializer(get_order_or_404(order_id, owner_of(request))).data)
 
 
 class OrderCancelApi(APIView):
@@ -156,6 +188,7 @@ class OrderCancelApi(APIView):
         responses={
             200: OrderOutputSerializer,
             400: error_response("The request has a body; cancelling takes none."),
+            **REFUSED,
             404: error_response("No such order."),
             409: error_response("The order is not PENDING; the body's `status` says what it is."),
             411: error_response(LENGTH_REQUIRED),
@@ -165,9 +198,7 @@ class OrderCancelApi(APIView):
     def post(self, request, order_id: str):
         refuse_body(request)
         try:
-            order = order_cancel(order_id=parse_order_id_or_404(order_id))
-        except Order.DoesNotExist:
-            raise order_not_found() from None
+            order = order_cancel(order_id=get_order_or_404(order_id, owner_of(request)).pk)
         except OrderNotInStatus as exc:
             raise Conflict(
                 {"status": [f"Only a PENDING order can be cancelled; this one is {exc.status}."]},
@@ -197,12 +228,21 @@ def parse_order_id_or_404(order_id: str) -> uuid.UUID:
         raise order_not_found() from None
 
 
-def get_order_or_404(order_id: str) -> Order:
-    """The order for a path id."""
+def get_order_or_404(order_id: str, owner: str | None) -> Order:
+    """The order for a path id, if the caller may see it."""
     try:
-        return order_get(order_id=parse_order_id_or_404(order_id))
+        return order_get(order_id=parse_order_id_or_404(order_id), owner=owner)
     except Order.DoesNotExist:
         raise order_not_found() from None
+
+
+def owner_of(request) -> str | None:
+    """Whose orders a request may see: its user's own (their user_id), or with None every order.
+
+    Every order: on an open API, or for an operator (a service token, staff, a provider's admin scope).
+    """
+    user = request.user
+    return None if user is None or is_operator(user) else user.get_username()
 
 
 def caller_of(request) -> str:

@@ -18,7 +18,11 @@ class OrderStatus(models.TextChoices):
 
 
 class OrderQuerySet(models.QuerySet):
-    """The questions the workers ask of the orders table, each named once."""
+    """The questions asked of the orders table, by the API and the workers, each named once."""
+
+    def visible_to(self, owner: str | None) -> "OrderQuerySet":
+        """The orders a caller may see: one user's (owner, their user_id), or with None every order."""
+        return self if owner is None else self.filter(user_id=owner)
 
     def due(self, now: datetime) -> "OrderQuerySet":
         """PENDING orders a worker may claim at `now` (a retry waits for its backoff)."""
@@ -84,7 +88,8 @@ class IdempotencyKey(models.Model):
     """A client's Idempotency-Key, tied to the order its first request created; each caller has keys of its own."""
 
     pk = models.CompositePrimaryKey("caller", "key")
-    # Whose key it is: "token:<ApiClient.pk>", "user:<User.pk>", or "" for every caller of an open API.
+    # Whose key it is: "token:<ApiClient.pk>", "user:<User.pk>" (a provider's user: a hash of its id), or "" for every
+    # caller of an open API.
     caller = models.CharField(max_length=64)
     key = models.CharField(max_length=255)
     fingerprint = models.CharField(max_length=64)  # sha256 of the validated request, to tell a retry from a reuse

@@ -8,14 +8,20 @@ from django.utils import timezone
 from orders.models import Order
 
 
-def order_get(*, order_id: UUID) -> Order:
-    """One order by id; raises Order.DoesNotExist."""
-    return Order.objects.get(pk=order_id)
+def order_get(*, order_id: UUID, owner: str | None) -> Order:
+    """One order by id, among those `owner` may see (see OrderQuerySet.visible_to); raises Order.DoesNotExist.
+
+    Another user's order is as unknown as a missing one: the answer says nothing of whether it exists.
+    """
+    return Order.objects.visible_to(owner).get(pk=order_id)
 
 
-def order_list(*, status: str | None = None, user_id: str | None = None) -> QuerySet[Order]:
-    """Orders newest first, optionally narrowed by status and user (exactly as stored); each has its own index."""
-    orders = Order.objects.all()
+def order_list(*, owner: str | None, status: str | None = None, user_id: str | None = None) -> QuerySet[Order]:
+    """The orders `owner` may see, newest first, optionally narrowed by status and user (exactly as stored).
+
+    Each narrowing, and a user's own orders, has its own index.
+    """
+    orders = Order.objects.visible_to(owner)
     if status is not None:
         orders = orders.filter(status=status)
     if user_id is not None:

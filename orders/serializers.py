@@ -67,15 +67,28 @@ no_control_characters = RegexValidator(
 )
 
 
+def user_id_field(**kwargs) -> StrictCharField:
+    """An order's user_id: stored exactly as sent, whitespace included."""
+    return StrictCharField(
+        min_length=1, max_length=128, trim_whitespace=False, validators=[no_control_characters], **kwargs
+    )
+
+
 class OrderCreateInputSerializer(serializers.Serializer):
     """What a client may send to place an order; anything else, such as status, is ignored."""
 
     order_id = StrictUUIDField(required=False, help_text="Optional; a UUID4 is generated when omitted.")
-    user_id = StrictCharField(min_length=1, max_length=128, trim_whitespace=False, validators=[no_control_characters])
+    user_id = user_id_field()
     item_ids = serializers.ListField(
         child=StrictIntegerField(min_value=1, max_value=2**63 - 1), min_length=1, max_length=1000
     )
     total_amount = MoneyField(help_text="A number or numeric string, at least 0, with at most 2 decimal places.")
+
+
+class UserOrderCreateInputSerializer(OrderCreateInputSerializer):
+    """An order a user places with its JWT: user_id may be left out, and is then the user's own."""
+
+    user_id = user_id_field(required=False, help_text="Yours: any other is a 403. Omitted, it is yours.")
 
 
 class UTCDateTimeField(serializers.DateTimeField):
@@ -139,25 +152,22 @@ class OrderListFilterSerializer(serializers.Serializer):
     )
     # As stored, whitespace included. No order has an empty user_id, so asking for one is a client's mistake (an
     # unset variable, say): a 400 says so, where an empty list would hide it.
-    user_id = StrictCharField(
-        min_length=1,
-        max_length=128,
-        required=False,
-        trim_whitespace=False,
-        validators=[no_control_characters],
-        help_text="Exactly as the order was placed with, whitespace included.",
-    )
+    user_id = user_id_field(required=False, help_text="Exactly as the order was placed with, whitespace included.")
 
 
 # One instance of each, reused: building a serializer's fields costs more than using them (docs/performance.md).
 # Both calls below keep no state on the instance, so threads can share it.
 _order_create_input = OrderCreateInputSerializer()
+_user_order_create_input = UserOrderCreateInputSerializer()
 _order_output = OrderOutputSerializer()
 
 
-def order_create_input(data: dict) -> dict:
-    """A create request's validated fields; raises ValidationError with each bad field's errors, as is_valid() does."""
-    return _order_create_input.run_validation(data)
+def order_create_input(data: dict, *, by_user: bool = False) -> dict:
+    """A create request's validated fields; raises ValidationError with each bad field's errors, as is_valid() does.
+
+    by_user: the caller sees only its own orders, so user_id may be left out.
+    """
+    return (_user_order_create_input if by_user else _order_create_input).run_validation(data)
 
 
 def order_output(order: Order) -> dict:

@@ -34,6 +34,10 @@ class IdempotencyKeyReused(Exception):
     """An Idempotency-Key came back with a different request than the one it was first used for."""
 
 
+class OrderForAnotherUser(Exception):
+    """A caller that sees only its own orders asked to place one for another user."""
+
+
 class InvalidTransition(Exception):
     """A status change that TRANSITIONS does not allow."""
 
@@ -64,17 +68,24 @@ class Claim:
 
 def order_create(
     *,
-    user_id: str,
+    user_id: str | None = None,
     item_ids: list[int],
     total_amount: Decimal,
     order_id: uuid.UUID | None = None,
     idempotency_key: str | None = None,
     caller: str = "",
+    owner: str | None = None,
 ) -> tuple[Order, bool]:
     """Store an order and queue it once committed; returns (order, created), replaying a repeated idempotency key.
 
-    Idempotency keys belong to a caller (see IdempotencyKey.caller): another caller's key is not a repeat.
+    Idempotency keys belong to a caller (see IdempotencyKey.caller): another caller's key is not a repeat. A caller
+    seeing only its own orders (owner, its user_id) places them only for itself: user_id defaults to owner, and any
+    other raises OrderForAnotherUser. Everyone else names the user.
     """
+    if owner is not None:
+        if user_id not in (None, owner):
+            raise OrderForAnotherUser(user_id)
+        user_id = owner
     fingerprint = None
     if idempotency_key is not None:
         fingerprint = _fingerprint(order_id=order_id, user_id=user_id, item_ids=item_ids, total_amount=total_amount)

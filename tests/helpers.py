@@ -26,10 +26,11 @@ from tests.environment import is_setting
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# The environment docs/operations.md ("Running in production") documents, with a throwaway key.
+# The environment docs/operations.md ("Running in production") documents, with a throwaway key and token.
 PRODUCTION_ENV = {
     "DJANGO_PRODUCTION": "1",
     "DJANGO_SECRET_KEY": "k3y-for-tests-only-5f0a8c1e9b7d4263a1f0c2e8b6d9f4a7c3e1b5d8",
+    "API_TOKENS": "t0ken-for-tests-only-9c2e4b7a1d",
     "DJANGO_ALLOWED_HOSTS": "orders.example.com",
     "DJANGO_BEHIND_PROXY": "1",
     "DJANGO_SECURE_HSTS_SECONDS": "31536000",

@@ -124,7 +124,7 @@ def test_with_api_tokens_a_signed_in_staff_member_may_read_the_api_and_a_custome
 
     def allowed(user) -> bool:
         request = rf.get("/api/metrics/")
-        request.user = user
+        request.user, request.auth = user, None  # signed in to the admin: a session, no token
         return HasApiToken().has_permission(request, view=None)
 
     assert (allowed(staff), allowed(customer), allowed(None)) == (True, False, False)

@@ -58,6 +58,20 @@ def check_settings(**env: str) -> subprocess.CompletedProcess:
         ({"ORDER_WORKER_AUTOSTART": "sometimes"}, "ORDER_WORKER_AUTOSTART must be 0 or 1"),
         ({"CACHE_URL": "memcached://user:s3cret@cache:11211"}, "CACHE_URL must be a Redis URL"),
         ({"CACHE_URL": "cache:6379"}, "CACHE_URL must be a Redis URL"),
+        ({"API_AUTH": "oauth"}, "API_AUTH names authentication schemes, of which there is one: jwt"),
+        ({"API_OPEN": "1", "API_TOKENS": "a-token"}, "API_OPEN=1 contradicts API_TOKENS or API_AUTH"),
+        ({"API_OPEN": "0"}, "API_OPEN=0 needs API_TOKENS or API_AUTH=jwt"),
+        (
+            {"DJANGO_PRODUCTION": "1", "DJANGO_SECRET_KEY": "x" * 50, "DJANGO_ALLOWED_HOSTS": "a.example"},
+            "DJANGO_PRODUCTION=1 needs API_TOKENS or API_AUTH=jwt, or API_OPEN=1",
+        ),
+        ({"JWT_JWKS_URL": "https://idp.example/jwks"}, "JWT_JWKS_URL is set, but API_AUTH does not name jwt"),
+        (
+            {"API_AUTH": "jwt", "JWT_JWKS_URL": "https://idp.example/jwks", "JWT_ISSUER": "https://idp.example/"},
+            "JWT_JWKS_URL needs JWT_ISSUER and JWT_AUDIENCE",
+        ),
+        ({"JWT_ACCESS_TOKEN_MINUTES": "0"}, "JWT_ACCESS_TOKEN_MINUTES must be at least 1"),
+        ({"JWT_LOGIN_RATE": "10"}, "JWT_LOGIN_RATE must look like 100/s"),
     ],
 )
 def test_bad_settings_stop_startup_with_a_clear_message(env, message):
@@ -73,8 +87,10 @@ def test_processing_seconds_accepts_a_fixed_time_or_a_range(value):
     assert check_settings(ORDER_PROCESSING_SECONDS=value).returncode == 0
 
 
-def test_production_settings_start_with_a_secret_key_and_allowed_hosts():
-    result = check_settings(DJANGO_PRODUCTION="1", DJANGO_SECRET_KEY="x" * 50, DJANGO_ALLOWED_HOSTS="a.example")
+@pytest.mark.parametrize("access", [{"API_TOKENS": "a-token"}, {"API_AUTH": "jwt"}, {"API_OPEN": "1"}])
+def test_production_settings_start_with_a_secret_key_allowed_hosts_and_the_api_closed_or_open_on_purpose(access):
+    env = {"DJANGO_PRODUCTION": "1", "DJANGO_SECRET_KEY": "x" * 50, "DJANGO_ALLOWED_HOSTS": "a.example"}
+    result = check_settings(**env, **access)
     assert result.returncode == 0, result.stderr
 
 

@@ -42,7 +42,12 @@ def local_settings(*names: str, **env: str) -> dict:
     [
         ({}, ["False", "['localhost', '127.0.0.1', '[::1]']", "False", "False", "False"]),
         (
-            {"DJANGO_PRODUCTION": "1", "DJANGO_SECRET_KEY": "x" * 50, "DJANGO_ALLOWED_HOSTS": "orders.example.com"},
+            {
+                "DJANGO_PRODUCTION": "1",
+                "DJANGO_SECRET_KEY": "x" * 50,
+                "DJANGO_ALLOWED_HOSTS": "orders.example.com",
+                "API_OPEN": "1",
+            },
             ["False", "['orders.example.com']", "True", "True", "True"],
         ),
     ],

@@ -56,6 +56,12 @@ def test_a_created_order_links_to_its_read_status_and_cancel(server):
 
 
 def test_scenarios_through_the_links_conform_to_the_schema(api_schema, server):
+    run_scenarios(api_schema, server)
+
+
+def run_scenarios(api_schema, server) -> None:
+    """40 scenarios of up to 6 calls that follow the schema's links."""
+
     class Scenarios(api_schema.as_state_machine()):
         def setup(self):
             # Each scenario starts from an empty database: replayed, the same calls get the same answers, which

@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from django.contrib.auth.models import User
 
 pytestmark = pytest.mark.django_db
 
@@ -17,3 +18,17 @@ def test_dashboard_is_self_contained_html_with_every_status(client):
         f'data-status="{status}"' in html for status in ["PENDING", "PROCESSING", "COMPLETED", "FAILED", "CANCELLED"]
     )
     assert 'name="viewport"' in html
+
+
+def test_with_the_api_closed_the_dashboard_is_for_staff_signed_in_to_the_admin(client, settings):
+    settings.API_OPEN = False
+    login_page = "/admin/login/?next=/dashboard/"
+
+    anonymous = client.get("/dashboard/")
+    client.force_login(User.objects.create_user("customer"))
+    customer = client.get("/dashboard/")
+    client.force_login(User.objects.create_user("ops", is_staff=True))
+
+    assert (anonymous.status_code, anonymous["Location"]) == (302, login_page)
+    assert (customer.status_code, customer["Location"]) == (302, login_page)
+    assert client.get("/dashboard/").status_code == 200

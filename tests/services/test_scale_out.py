@@ -18,6 +18,8 @@ def test_500_concurrent_orders_over_two_servers_are_each_processed_once(processe
     # Two production servers (make serve's granian, DJANGO_PRODUCTION=1) of two processes each: four in-process workers.
     env = {
         **PRODUCTION_ENV,
+        "API_TOKENS": "",  # an open API, on purpose: this test is about processing
+        "API_OPEN": "1",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
         "DJANGO_SECURE_SSL_REDIRECT": "0",  # plain HTTP on loopback
         "ORDER_PROCESSING_SECONDS": "0-0.02",
