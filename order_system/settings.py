@@ -300,6 +300,9 @@ PAYMENT_SERVICE_URL = os.environ.get("PAYMENT_SERVICE_URL", "")
 
 # Celery mode (order_system/celery.py; acks_late is set on the task itself, in orders/tasks.py).
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+# Deployments sharing a broker each need a queue of their own: a worker takes every task on its queue, and one whose
+# database does not hold the order drops it.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE") or "celery"
 # Each worker process reserves one task at a time, so a backlog spreads over every worker and none hoards it.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
