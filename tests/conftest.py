@@ -38,7 +38,8 @@ WORKER_COMMANDS = {
     ],
 }
 POSTGRES_SERVER = os.environ.get("TEST_POSTGRES_SERVER", "postgres://postgres@127.0.0.1:5432")
-REDIS_BROKER = os.environ.get("TEST_REDIS_BROKER", "redis://127.0.0.1:6379/13")
+# Not database 13: test runs of checkouts older than the per-test queues (celery_queue) FLUSHDB it while they run.
+REDIS_BROKER = os.environ.get("TEST_REDIS_BROKER", "redis://127.0.0.1:6379/14")
 RABBITMQ_BROKER = os.environ.get("TEST_RABBITMQ_BROKER", "amqp://guest:guest@127.0.0.1:5672//")
 
 
