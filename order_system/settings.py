@@ -352,6 +352,9 @@ PAYMENT_SERVICE_URL = os.environ.get("PAYMENT_SERVICE_URL", "")
 
 # Celery mode (order_system/celery.py; acks_late is set on the task itself, in orders/tasks.py).
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+# Deployments sharing a broker each need a queue of their own: a worker takes every task on its queue, and one whose
+# database does not hold the order drops it.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE") or "celery"
 # Each worker process reserves one task at a time, so a backlog spreads over every worker and none hoards it.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
@@ -360,7 +363,8 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A request publishing an order tries the broker three times, then leaves the order to the sweep.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
-# Redis redelivers an unacknowledged task after this long; it must exceed the backoff's cap (5 minutes).
+# Redis delivers a task again once a worker has held it this long unacknowledged (the worker died): longer than a
+# task runs, or waits to be retried by Celery after a database error (orders/tasks.py).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=600)}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 

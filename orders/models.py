@@ -4,6 +4,7 @@ import uuid
 from datetime import datetime
 
 from django.db import models
+from django.db.models import F
 from django.utils import timezone
 
 
@@ -27,6 +28,14 @@ class OrderQuerySet(models.QuerySet):
     def due(self, now: datetime) -> "OrderQuerySet":
         """PENDING orders a worker may claim at `now` (a retry waits for its backoff)."""
         return self.filter(status=OrderStatus.PENDING, available_at__lte=now)
+
+    def backoff_over(self, now: datetime) -> "OrderQuerySet":
+        """Due PENDING orders whose retry backoff has run out and that nothing has sent since (Celery mode).
+
+        A failed attempt sets available_at past its own updated_at, by the backoff; every other write that leaves an
+        order PENDING, sending it included, sets both to the same moment.
+        """
+        return self.due(now).filter(available_at__gt=F("updated_at"))
 
     def lease_expired(self, claimed_before: datetime) -> "OrderQuerySet":
         """PROCESSING orders whose claim is older than `claimed_before`: their worker died or hung."""

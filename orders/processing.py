@@ -32,7 +32,7 @@ from orders.services import (
     orders_complete,
     orders_expire_leases,
     orders_release,
-    orders_requeue_stale,
+    orders_send_due,
 )
 
 logger = logging.getLogger(__name__)
@@ -248,7 +248,8 @@ def recover_and_find_due() -> list[UUID]:
     return order_ids_due(limit=SWEEP_BATCH)
 
 
-def recover_and_resend_lost() -> None:
-    """The Celery backend's sweep: recover claims whose worker died, and resend what the broker seems to have lost."""
+def recover_and_send_due() -> None:
+    """The Celery backend's sweep: recover claims whose worker died, then send the retries whose backoff is over and
+    what the broker seems to have lost."""
     orders_expire_leases()
-    orders_requeue_stale(older_than=timedelta(seconds=settings.ORDER_REQUEUE_SECONDS), limit=SWEEP_BATCH)
+    orders_send_due(lost_after=timedelta(seconds=settings.ORDER_REQUEUE_SECONDS), limit=SWEEP_BATCH)

@@ -231,16 +231,19 @@ def orders_expire_leases() -> int:
     return sum(order_fail_attempt(claim=claim, reason=reason) is not None for claim in claims)
 
 
-def orders_requeue_stale(*, older_than: timedelta, limit: int) -> list[uuid.UUID]:
-    """Send again PENDING orders due for longer than older_than, oldest first: their message was lost or never sent.
+def orders_send_due(*, lost_after: timedelta, limit: int) -> list[uuid.UUID]:
+    """Send the due PENDING orders no message is out for, oldest first: retries whose backoff is over, and orders due
+    for longer than lost_after, whose message was lost or never sent.
 
-    Each is marked due from now, so that however many sweepers run, one sends it once per period.
+    Each is marked sent, due from now, so however many sweepers run, one sends it once (a lost one again after
+    lost_after).
     """
     now = timezone.now()
     with write_transaction():
-        stale = Order.objects.select_for_update(skip_locked=True).due(now - older_than)
-        order_ids = list(stale.order_by("created_at").values_list("pk", flat=True)[:limit])
-        Order.objects.filter(pk__in=order_ids, status=Order.Status.PENDING).update(available_at=now)
+        pending = Order.objects.select_for_update(skip_locked=True)
+        unsent = pending.backoff_over(now) | pending.due(now - lost_after)
+        order_ids = list(unsent.order_by("created_at").values_list("pk", flat=True)[:limit])
+        Order.objects.filter(pk__in=order_ids, status=Order.Status.PENDING).update(available_at=now, updated_at=now)
         for order_id in order_ids:
             transaction.on_commit(partial(enqueue_order, order_id))
     return order_ids

@@ -32,10 +32,10 @@ def process_order(order_id: str) -> None:
 
 @worker_ready.connect
 def start_recovery_sweep(**_) -> None:
-    """Every Celery worker recovers dead claims and lost messages at start, then every ORDER_SWEEP_SECONDS."""
+    """Every Celery worker recovers dead claims and sends what has come due at start, then every ORDER_SWEEP_SECONDS."""
     sweeper = threading.Thread(
         target=sweep_periodically,
-        args=(processing.recover_and_resend_lost,),
+        args=(processing.recover_and_send_due,),
         kwargs={"seconds": settings.ORDER_SWEEP_SECONDS, "stop": _stopping},
         name="order-sweeper",
         daemon=True,

@@ -38,7 +38,8 @@ WORKER_COMMANDS = {
     ],
 }
 POSTGRES_SERVER = os.environ.get("TEST_POSTGRES_SERVER", "postgres://postgres@127.0.0.1:5432")
-REDIS_BROKER = os.environ.get("TEST_REDIS_BROKER", "redis://127.0.0.1:6379/13")
+# Not database 13: test runs of checkouts older than the per-test queues (celery_queue) FLUSHDB it while they run.
+REDIS_BROKER = os.environ.get("TEST_REDIS_BROKER", "redis://127.0.0.1:6379/14")
 RABBITMQ_BROKER = os.environ.get("TEST_RABBITMQ_BROKER", "amqp://guest:guest@127.0.0.1:5672//")
 
 
@@ -73,17 +74,25 @@ def postgres_database():
 
 
 @pytest.fixture
-def redis_broker():
-    """A Redis database as the Celery broker, emptied before and after the test."""
+def celery_queue() -> str:
+    """A broker queue of this test's own: other test runs may share the broker, and their workers take its tasks."""
+    return f"orders-test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def redis_broker(celery_queue):
+    """Redis as the Celery broker, on a queue of this test's own; its keys are deleted after the test."""
     client = redis.Redis.from_url(REDIS_BROKER, socket_connect_timeout=3)
     try:
-        client.flushdb()
+        client.ping()
     except redis.ConnectionError as exc:
         service_missing("Redis", exc)
     try:
-        yield REDIS_BROKER
+        yield {"CELERY_BROKER_URL": REDIS_BROKER, "CELERY_QUEUE": celery_queue}
     finally:
-        client.flushdb()
+        # Not FLUSHDB: that would empty the queues of other test runs on this database too.
+        for key in client.scan_iter(f"*{celery_queue}*"):
+            client.delete(key)
         client.close()
 
 
@@ -142,21 +151,17 @@ def order_worker(start_worker):
 
 
 @pytest.fixture
-def rabbitmq_broker():
-    """RabbitMQ as the Celery broker, its default queue emptied before and after the test."""
-
-    def purge():
+def rabbitmq_broker(celery_queue):
+    """RabbitMQ as the Celery broker, on a queue of this test's own; it is deleted after the test."""
+    try:
         with kombu.Connection(RABBITMQ_BROKER, connect_timeout=3) as broker:
             broker.ensure_connection(max_retries=0)
-            queue = kombu.Queue("celery", channel=broker.default_channel)  # as Celery declares it
-            queue.declare()
-            queue.purge()
-
-    try:
-        purge()
     except (OSError, kombu.exceptions.OperationalError) as exc:
         service_missing("RabbitMQ", exc)
     try:
-        yield RABBITMQ_BROKER
+        yield {"CELERY_BROKER_URL": RABBITMQ_BROKER, "CELERY_QUEUE": celery_queue}
     finally:
-        purge()
+        with kombu.Connection(RABBITMQ_BROKER, connect_timeout=3) as broker:
+            # Celery declares the queue and an exchange of the same name.
+            kombu.Queue(celery_queue, channel=broker.default_channel).delete()
+            kombu.Exchange(celery_queue, channel=broker.default_channel).delete()

@@ -3,6 +3,8 @@
 from datetime import datetime
 from uuid import UUID
 
+from django.utils import timezone
+
 from order_system.celery import app
 from orders.backends import BaseBackend
 from orders.tasks import process_order
@@ -12,7 +14,10 @@ class CeleryBackend(BaseBackend):
     """Each order is one task on the broker; each Celery worker also runs the recovery sweep (orders/tasks.py)."""
 
     def enqueue(self, order_id: UUID, *, not_before: datetime | None = None) -> None:
-        process_order.apply_async((str(order_id),), eta=not_before)
+        # No ETA: a worker would hold the task unacknowledged in memory until then (docs/architecture.md says what that
+        # costs). The order row keeps the retry's time, and a sweep sends it then.
+        if not_before is None or not_before <= timezone.now():
+            process_order.delay(str(order_id))
 
     def health(self) -> str | None:
         try:

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -27,7 +28,7 @@ from orders.services import (
     orders_complete,
     orders_expire_leases,
     orders_release,
-    orders_requeue_stale,
+    orders_send_due,
     retry_delay,
 )
 from tests.factories import OrderFactory, claim_one
@@ -270,20 +271,43 @@ def test_retry_of_an_order_that_has_not_failed_raises(status):
         order_retry(order_id=order.pk)
 
 
-def test_requeue_sends_each_long_waiting_pending_order_once_per_period(django_capture_on_commit_callbacks):
+def test_the_send_sweep_sends_each_long_waiting_pending_order_once_per_period(django_capture_on_commit_callbacks):
     long_ago = timezone.now() - timedelta(minutes=10)
     stale = [OrderFactory(created_at=long_ago + timedelta(seconds=n), available_at=long_ago) for n in range(2)]
     OrderFactory()  # just placed: its message is surely still on its way
     OrderFactory(status=Order.Status.PROCESSING, available_at=long_ago)
 
     with django_capture_on_commit_callbacks() as sent:
-        first = orders_requeue_stale(older_than=timedelta(minutes=5), limit=10)
-    second = orders_requeue_stale(older_than=timedelta(minutes=5), limit=10)
+        first = orders_send_due(lost_after=timedelta(minutes=5), limit=10)
+    second = orders_send_due(lost_after=timedelta(minutes=5), limit=10)
 
     assert first == [order.pk for order in stale]  # oldest first
     assert [callback.args for callback in sent] == [(order.pk,) for order in stale]
     assert second == []  # marked as sent again: the next sweep leaves them alone for another period
     assert Order.objects.get(pk=stale[0].pk).status == Order.Status.PENDING
+
+
+def test_the_send_sweep_sends_a_retry_once_its_backoff_is_over_and_only_once(django_capture_on_commit_callbacks):
+    order, claim = claimed_order()
+    order_fail_attempt(claim=claim, reason="gateway busy", delay=60)
+    placed = order_create(user_id="u", item_ids=[1], total_amount=Decimal(1))[0]  # sent when it was placed
+    later = {
+        "available_at": F("available_at") - timedelta(seconds=61),
+        "updated_at": F("updated_at") - timedelta(seconds=61),
+    }
+    lost_after = timedelta(minutes=5)
+
+    waiting = orders_send_due(lost_after=lost_after, limit=10)
+    Order.objects.filter(pk__in=[order.pk, placed.pk]).update(**later)  # a minute goes by
+    with django_capture_on_commit_callbacks() as sent:
+        over = orders_send_due(lost_after=lost_after, limit=10)
+    again = orders_send_due(lost_after=lost_after, limit=10)
+
+    assert waiting == []  # its backoff is not over
+    assert over == [order.pk]
+    assert [callback.args for callback in sent] == [(order.pk,)]
+    assert again == []  # sent: the next sweep leaves it to its message
+    assert order_claim(order_id=order.pk).attempt == 2
 
 
 def test_a_batch_claim_takes_exactly_the_due_pending_orders_in_the_order_given(settings):
