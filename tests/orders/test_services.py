@@ -307,7 +307,7 @@ def test_the_send_sweep_sends_a_retry_once_its_backoff_is_over_and_only_once(dja
     assert over == [order.pk]
     assert [callback.args for callback in sent] == [(order.pk,)]
     assert again == []  # sent: the next sweep leaves it to its message
-    assert order_claim(order_id=order.pk).attempt == 2
+    assert claim_one(order.pk).attempt == 2
 
 
 def test_a_batch_claim_takes_exactly_the_due_pending_orders_in_the_order_given(settings):
