@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from metrics.histograms import Completion
 from metrics.services import metrics_record_transitions
-from order_system.db import GroupCommit, insert, write_transaction
+from order_system.db import GroupCommit, insert
 from orders.models import TRANSITIONS, IdempotencyKey, Order
 from orders.processors import OrderSnapshot
 from orders.queueing import enqueue_order
@@ -142,7 +142,7 @@ def orders_claim(*, order_ids: list[uuid.UUID]) -> list[Claim]:
     time), so the conditional UPDATE that follows moves exactly the rows that were read.
     """
     now = timezone.now()
-    with write_transaction(savepoint=False):  # a claim that fails takes the caller's transaction with it
+    with transaction.atomic(savepoint=False):  # a claim that fails takes the caller's transaction with it
         due = Order.objects.select_for_update(skip_locked=True).due(now).filter(pk__in=order_ids)
         found = {row[0]: row for row in due.order_by().values_list(*_SNAPSHOT_FIELDS, "available_at")}
         claims = [_claim(found[pk][:-1], now) for pk in dict.fromkeys(order_ids) if pk in found]
@@ -235,7 +235,7 @@ def orders_requeue_stale(*, older_than: timedelta, limit: int) -> list[uuid.UUID
     Each is marked due from now, so that however many sweepers run, one sends it once per period.
     """
     now = timezone.now()
-    with write_transaction():
+    with transaction.atomic():
         stale = Order.objects.select_for_update(skip_locked=True).due(now - older_than)
         order_ids = list(stale.order_by("created_at").values_list("pk", flat=True)[:limit])
         Order.objects.filter(pk__in=order_ids, status=Order.Status.PENDING).update(available_at=now)
@@ -283,7 +283,7 @@ def _move_claims(claims: list[Claim], to_status: str, now: datetime, **changes) 
     """
     if not claims:
         return []
-    with write_transaction(savepoint=False):  # a move that fails takes the caller's transaction with it
+    with transaction.atomic(savepoint=False):  # a move that fails takes the caller's transaction with it
         held = Order.objects.select_for_update().filter(
             pk__in=[claim.order_id for claim in claims], status=Order.Status.PROCESSING
         )
@@ -343,7 +343,7 @@ def _transition(
     if not moves:
         return True
     order_ids = [order_id for order_id, _, _ in moves]
-    with write_transaction(savepoint=False):  # whatever it raises rolls back the caller's whole transaction
+    with transaction.atomic(savepoint=False):  # whatever it raises rolls back the caller's whole transaction
         orders = Order.objects.filter(guard or Q(), pk__in=order_ids, status=from_status)
         moved = orders.update(status=to_status, updated_at=now, **changes)
         if moved != len(order_ids):

@@ -1,7 +1,7 @@
-"""write_transaction: SQLite writers take turns, and nobody waits for another transaction's on_commit callbacks.
-GroupCommit: concurrent writes share a transaction, and each caller still gets its own outcome.
+"""GroupCommit: concurrent writes share a transaction, and each caller still gets its own outcome.
 insert: rows read back as the ORM wrote them."""
 
+import os
 import signal
 import sqlite3
 import threading
@@ -12,57 +12,11 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from order_system import db
-from order_system.db import GroupCommit, insert, write_transaction
+from order_system.db import GroupCommit, insert
+from order_system.sqlite.lock import writer_lock
 from orders.models import IdempotencyKey, Order
 from tests.factories import OrderFactory
 from tests.helpers import wait_for
-
-
-def test_other_writers_go_ahead_while_on_commit_callbacks_run(transactional_db):
-    order = OrderFactory()
-    other_wrote = threading.Event()
-
-    def write_from_another_thread():
-        with write_transaction():
-            Order.objects.filter(pk=order.pk).update(user_id="changed")
-        other_wrote.set()
-        connection.close()
-
-    def callback():
-        # Processing inline, or publishing to a slow broker: other writers must not queue behind this.
-        writer = threading.Thread(target=write_from_another_thread)
-        writer.start()
-        writer.join(timeout=10)
-
-    with write_transaction():
-        OrderFactory()
-        transaction.on_commit(callback)
-
-    assert other_wrote.is_set()
-    assert Order.objects.get(pk=order.pk).user_id == "changed"
-
-
-def test_a_rolled_back_write_transaction_lets_the_next_writer_in(transactional_db):
-    try:
-        with write_transaction():
-            OrderFactory()
-            raise RuntimeError("fails before the commit")
-    except RuntimeError:
-        pass
-    entered = threading.Event()
-
-    def write_from_another_thread():
-        with write_transaction():
-            entered.set()
-        connection.close()
-
-    writer = threading.Thread(target=write_from_another_thread)
-    writer.start()
-    writer.join(timeout=10)
-
-    assert entered.is_set()
-    assert Order.objects.count() == 0
 
 
 class HeldFirstBatch:
@@ -161,7 +115,7 @@ class InterruptingLock:
                 assert self.waiter_left.wait(10), "the interrupted caller never left run()"
 
 
-@pytest.mark.skipif(connection.vendor != "sqlite", reason="holds SQLite's write lock to line the callers up")
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="holds the writer lock to line the callers up")
 def test_a_caller_interrupted_after_its_item_was_taken_leaves_the_batch_alone(transactional_db):
     group = GroupCommit(lambda order_ids: insert([OrderFactory.build(order_id=order_id) for order_id in order_ids]))
     group._lock = lock = InterruptingLock(leader_exits_before_the_batch=1)  # its own append comes first
@@ -182,10 +136,11 @@ def test_a_caller_interrupted_after_its_item_was_taken_leaves_the_batch_alone(tr
 
     def let_the_leader_write():
         wait_for(lambda: len(group._waiting) == 2)  # the waiter is in line behind it
-        db._thread_lock.release()
+        writers.release()
 
     previous = signal.signal(signal.SIGUSR1, interrupt)
-    db._thread_lock.acquire()  # the leader waits for SQLite's write lock, so the waiter joins its batch
+    writers = writer_lock(connection.settings_dict["NAME"])
+    writers.acquire()  # the leader waits for the writer lock, so the waiter joins its batch
     leader = threading.Thread(target=lead, daemon=True)
     try:
         leader.start()
@@ -204,6 +159,31 @@ def test_a_caller_interrupted_after_its_item_was_taken_leaves_the_batch_alone(tr
     assert group._waiting == [] and not group._leading  # and the next caller leads a batch of its own
     group.run(uuid.uuid4())
     assert Order.objects.count() == 3
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="holds the writer lock to keep a batch waiting")
+def test_a_forked_child_leads_a_batch_of_its_own_while_its_parents_batch_waits(transactional_db):
+    # Waiting for the writer lock, not inside a transaction: SQLite itself can't carry a transaction across a fork.
+    group = HeldFirstBatch()
+    group.release_first_batch.set()
+    writers = writer_lock(connection.settings_dict["NAME"])
+    writers.acquire()
+    parents, childs = uuid.uuid4(), uuid.uuid4()
+    parent_writes = group.run_in_thread(parents)
+    wait_for(lambda: group.commits._leading)
+
+    child = os.fork()
+    if child == 0:  # the parent's leader came along as state, but not as a thread
+        try:
+            group.run_in_thread(childs).join(20)
+        finally:
+            os._exit(0 if group.outcomes.get(childs) == "committed" else 1)
+    writers.release()
+    parent_writes.join(10)
+    _, status = os.waitpid(child, 0)
+
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert set(Order.objects.values_list("pk", flat=True)) == {parents, childs}
 
 
 def test_inside_a_transaction_the_write_is_part_of_it_and_rolls_back_with_it(transactional_db):
