@@ -1,11 +1,10 @@
-"""GroupCommit, which lets concurrent writes of one kind share a transaction; and insert(), a lean bulk_create()."""
+"""GroupCommit, which lets concurrent writes of one kind share a transaction."""
 
-import functools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from django.db import connection, models, transaction
+from django.db import connection, transaction
 
 from order_system.forks import start_over_in_forked_children
 
@@ -108,32 +107,3 @@ class _Pending:
     leads: bool = False  # its caller writes the batches now
     error: Exception | None = None
     wake: threading.Event = field(default_factory=threading.Event)
-
-
-def insert(objs: list[models.Model]) -> None:
-    """bulk_create() without its general machinery (expressions, conflicts, keys read back), for the hottest write.
-
-    Under load, compiling bulk_create()'s INSERT cost more than the insert itself, and it ran under the write lock.
-    Values are prepared as the ORM prepares them (each field's pre_save and get_db_prep_save). Nothing is read back,
-    so every value, primary key included, must be set in Python, as model defaults do.
-    """
-    model = type(objs[0])
-    fields = model._meta.concrete_fields
-    row = f"({', '.join(['%s'] * len(fields))})"
-    batch_size = connection.ops.bulk_batch_size(fields, objs)
-    with connection.cursor() as cursor:
-        for start in range(0, len(objs), batch_size):
-            batch = objs[start : start + batch_size]
-            values = [
-                field.get_db_prep_save(field.pre_save(obj, add=True), connection) for obj in batch for field in fields
-            ]
-            cursor.execute(f"{_insert_into(model)} VALUES {', '.join([row] * len(batch))}", values)
-    for obj in objs:  # saved now, as bulk_create() marks them: a later save() updates instead of inserting again
-        obj._state.adding, obj._state.db = False, connection.alias
-
-
-@functools.cache
-def _insert_into(model: type[models.Model]) -> str:
-    """The INSERT INTO part of a model's statement, quoted for the database: the same for every call."""
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in model._meta.concrete_fields)
-    return f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({columns})"

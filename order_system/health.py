@@ -49,7 +49,7 @@ def _sqlite_problem(path: Path) -> str | None:
     if connection.in_atomic_block:
         return None  # this connection is in a transaction, so it holds the write lock (transaction_mode IMMEDIATE)
     try:
-        with connection.writer_lock(timeout=SQLITE_LOCK_WAIT_SECONDS):
+        with connection.hold_writer_lock(timeout=SQLITE_LOCK_WAIT_SECONDS):
             # Its own connection, so a lock held elsewhere costs this probe seconds, not the request connection's 30.
             probe = sqlite3.connect(f"{path.as_uri()}?mode=rw", uri=True, timeout=SQLITE_LOCK_WAIT_SECONDS)
             try:

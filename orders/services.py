@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from metrics.histograms import Completion
 from metrics.services import metrics_record_transitions
-from order_system.db import GroupCommit, insert
+from order_system.db import GroupCommit
 from orders.models import TRANSITIONS, IdempotencyKey, Order
 from orders.processors import OrderSnapshot
 from orders.queueing import enqueue_order
@@ -112,13 +112,13 @@ def _insert_orders(new_orders: list[_NewOrder]) -> None:
     for new in new_orders:
         # Stamped under the write lock: on SQLite, newer orders then never commit before older ones.
         new.order.created_at = new.order.available_at = new.order.updated_at = now
-    insert([new.order for new in new_orders])
+    Order.objects.bulk_create([new.order for new in new_orders])
     if keys := [
         IdempotencyKey(caller=new.caller, key=new.idempotency_key, fingerprint=new.fingerprint, order=new.order)
         for new in new_orders
         if new.idempotency_key is not None
     ]:
-        insert(keys)
+        IdempotencyKey.objects.bulk_create(keys)
     order_ids = [new.order.pk for new in new_orders]
     metrics_record_transitions(order_ids=order_ids, from_status=None, to_status=Order.Status.PENDING)
 

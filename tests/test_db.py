@@ -1,20 +1,16 @@
-"""GroupCommit: concurrent writes share a transaction, and each caller still gets its own outcome.
-insert: rows read back as the ORM wrote them."""
+"""GroupCommit: concurrent writes share a transaction, and each caller still gets its own outcome."""
 
 import os
 import signal
-import sqlite3
 import threading
 import uuid
-from decimal import Decimal
 
 import pytest
 from django.db import IntegrityError, connection, transaction
-from django.utils import timezone
 
-from order_system.db import GroupCommit, insert
+from order_system.db import GroupCommit
 from order_system.sqlite.lock import writer_lock
-from orders.models import IdempotencyKey, Order
+from orders.models import Order
 from tests.factories import OrderFactory
 from tests.helpers import wait_for
 
@@ -117,7 +113,9 @@ class InterruptingLock:
 
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="holds the writer lock to line the callers up")
 def test_a_caller_interrupted_after_its_item_was_taken_leaves_the_batch_alone(transactional_db):
-    group = GroupCommit(lambda order_ids: insert([OrderFactory.build(order_id=order_id) for order_id in order_ids]))
+    group = GroupCommit(
+        lambda order_ids: Order.objects.bulk_create([OrderFactory.build(order_id=order_id) for order_id in order_ids])
+    )
     group._lock = lock = InterruptingLock(leader_exits_before_the_batch=1)  # its own append comes first
     leader_item, waiter_item = uuid.uuid4(), uuid.uuid4()
     leader_error: list[BaseException] = []
@@ -198,46 +196,3 @@ def test_inside_a_transaction_the_write_is_part_of_it_and_rolls_back_with_it(tra
 
     assert group.batches == [[order_id]]
     assert not Order.objects.filter(pk=order_id).exists()
-
-
-def test_insert_writes_the_rows_bulk_create_would(db):
-    now = timezone.now()
-    orders = [
-        Order(user_id=f"user{n}", item_ids=[n + 1, 2], total_amount=Decimal("12.30"), created_at=now, attempts=n)
-        for n in range(2)
-    ]
-    keys = [IdempotencyKey(key=f"key-{n}", fingerprint="f" * 64, order=order) for n, order in enumerate(orders)]
-    insert(orders)
-    insert(keys)
-    written = raw_rows()
-    assert not any(obj._state.adding for obj in [*orders, *keys])  # marked saved by insert() itself
-    Order.objects.all().delete()
-
-    Order.objects.bulk_create(orders)
-    IdempotencyKey.objects.bulk_create(keys)
-
-    assert written == raw_rows()
-    assert not any(obj._state.adding for obj in [*orders, *keys])
-
-
-def test_insert_splits_what_one_statement_cannot_take(db):
-    # SQLite as Django assumes it at its most limited: 999 parameters a statement, so 76 orders of 13 columns.
-    connection.ensure_connection()
-    limit = connection.connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
-    orders = [Order(user_id=f"user{n}", item_ids=[1], total_amount=Decimal(1)) for n in range(200)]
-
-    try:
-        insert(orders)
-    finally:  # the connection outlives this test
-        connection.connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)
-
-    assert set(Order.objects.values_list("pk", flat=True)) == {order.pk for order in orders}
-
-
-def raw_rows() -> list[tuple]:
-    """Both tables as stored, without the ORM's conversions, in a stable order."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT * FROM {Order._meta.db_table} ORDER BY user_id")
-        rows = cursor.fetchall()
-        cursor.execute(f"SELECT * FROM {IdempotencyKey._meta.db_table} ORDER BY key")
-        return rows + cursor.fetchall()

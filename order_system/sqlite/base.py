@@ -22,7 +22,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         self.execute_wrappers.append(self._in_turn)
 
     @contextmanager
-    def writer_lock(self, *, timeout: float):
+    def hold_writer_lock(self, *, timeout: float):
         """Hold the writer lock, waiting at most timeout for it (TimeoutError): for a probe on a connection of its
         own. Not from inside a transaction, whose connection holds it already."""
         lock = writer_lock(self.settings_dict["NAME"])
@@ -33,11 +33,12 @@ class DatabaseWrapper(base.DatabaseWrapper):
             lock.release()
 
     def _in_turn(self, execute, sql, params, many, context):
+        """Run a statement; one that may write, outside a transaction, waits for the writer lock first."""
         if (
             self._writer_lock is None
             and not self.connection.in_transaction
             and not _READS.match(sql)
-            and not self.is_in_memory_db()  # no other connection can reach it
+            and not self.is_in_memory_db()  # no file to put the lock file beside, and no other process
         ):
             lock = writer_lock(self.settings_dict["NAME"])
             lock.acquire()
