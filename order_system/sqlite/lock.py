@@ -26,7 +26,7 @@ class WriterLock:
     def __init__(self, database: str):
         self._path = f"{database}.writelock"
         self._threads = threading.Lock()
-        self._file: int | None = None  # opened at the first acquire, then kept: closing it would drop the flock
+        self._file: int | None = None  # opened at the first acquire, and kept open for the next ones
         start_over_in_forked_children(self)
 
     def acquire(self, *, timeout: float | None = None) -> None:
@@ -47,8 +47,9 @@ class WriterLock:
         self._threads.release()
 
     def start_over(self) -> None:
-        """In a forked child, which shares the parent's lock file and the flock on it: a copy kept open here would
-        keep the lock held after the parent died holding it. The child opens a file of its own at its first write."""
+        """In a forked child, which shares its parent's open lock file, and with it the flock: through it the child
+        would take the lock while the parent holds it, and a copy left open would keep the lock held after the parent
+        died holding it. So the child closes its copy, and opens a file of its own at its first write."""
         if self._file is not None:
             os.close(self._file)
             self._file = None
