@@ -1,108 +1,12 @@
-"""write_transaction(): transaction.atomic() for the hot writes, with SQLite writers taking turns on a lock;
-GroupCommit, which lets concurrent writes of one kind share a transaction; and insert(), a lean bulk_create()."""
+"""GroupCommit, which lets concurrent writes of one kind share a transaction."""
 
-import fcntl
-import functools
-import os
 import threading
-import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from django.db import connection, models, transaction
+from django.db import connection, transaction
 
-# SQLite lets one writer in at a time, and a connection that finds the database locked sleeps in growing steps of
-# milliseconds before it tries again. Writers queue on locks instead, which hand over at once: a thread lock within a
-# process, and an flock() on a file beside the database between processes (the kernel frees it if a process dies).
-_thread_lock = threading.Lock()
-_lock_files: dict[str, int] = {}
-
-
-def _after_fork_in_child() -> None:
-    """A forked child shares its parent's open files, and so their flocks, and may copy a held thread lock."""
-    global _thread_lock
-    _thread_lock = threading.Lock()
-    _lock_files.clear()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-@contextmanager
-def write_transaction(*, savepoint: bool = True):
-    """A transaction that will write; on SQLite, writers of every process enter it one at a time.
-
-    The locks are let go as soon as the transaction commits, before its on_commit callbacks run (they may publish to
-    a broker, or process the order inline), so no callback holds up the other writers. Inside another transaction it
-    is a savepoint, as atomic() is, unless savepoint=False: for a write whose failure dooms the whole transaction.
-    """
-    if connection.vendor != "sqlite" or connection.is_in_memory_db() or connection.in_atomic_block:
-        with transaction.atomic(savepoint=savepoint):
-            yield
-        return
-    release = _take_turn(timeout=None)
-    try:
-        with transaction.atomic():
-            transaction.on_commit(release)  # the first callback, so it runs before any other
-            yield
-    finally:
-        release()  # after a rollback, or if the commit itself failed
-
-
-@contextmanager
-def sqlite_writer_turn(*, timeout: float):
-    """The turn write_transaction waits for, for a caller that won't wait longer than timeout: else TimeoutError."""
-    release = _take_turn(timeout=timeout)
-    try:
-        yield
-    finally:
-        release()
-
-
-def _take_turn(*, timeout: float | None) -> Callable[[], None]:
-    """Wait for the thread lock, then the flock between processes; returns the release, safe to call twice."""
-    thread_lock, lock_file = _thread_lock, _lock_file(str(connection.settings_dict["NAME"]))
-    deadline = None if timeout is None else time.monotonic() + timeout
-    if not thread_lock.acquire(timeout=-1 if timeout is None else timeout):
-        raise TimeoutError(f"another writer held the lock for {timeout} s")
-    try:
-        _flock(lock_file, deadline)
-    except BaseException:
-        thread_lock.release()
-        raise
-    held = True
-
-    def release() -> None:
-        nonlocal held
-        if held:
-            held = False
-            fcntl.flock(lock_file, fcntl.LOCK_UN)
-            thread_lock.release()
-
-    return release
-
-
-def _flock(lock_file: int, deadline: float | None) -> None:
-    """flock() has no timeout: without a deadline it blocks, with one it polls."""
-    if deadline is None:
-        fcntl.flock(lock_file, fcntl.LOCK_EX)
-        return
-    while True:
-        try:
-            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                raise TimeoutError("another process's writer held the lock") from None
-            time.sleep(0.005)
-
-
-def _lock_file(database: str) -> int:
-    """One open lock file per database and process; it is never closed, as closing would drop the lock."""
-    if database not in _lock_files:
-        _lock_files[database] = os.open(f"{database}.writelock", os.O_RDWR | os.O_CREAT, 0o600)
-    return _lock_files[database]
+from order_system.forks import start_over_in_forked_children
 
 
 class GroupCommit:
@@ -120,6 +24,13 @@ class GroupCommit:
         self._lock = threading.Lock()  # guards the two below and each waiting item's leads
         self._waiting: list[_Pending] = []
         self._leading = False  # a caller is writing batches; new callers wait for it
+        start_over_in_forked_children(self)
+
+    def start_over(self) -> None:
+        """In a forked child: the callers waiting here, and the one leading them, are its parent's threads."""
+        self._lock = threading.Lock()
+        self._waiting = []
+        self._leading = False
 
     def run(self, item) -> None:
         """Write item, alone or in a batch, committed when this returns; raises what writing it alone would raise."""
@@ -156,7 +67,7 @@ class GroupCommit:
     def _write_waiting(self) -> None:
         batch: list[_Pending] = []
         try:
-            with write_transaction():  # the lock first, so that what arrives while it is awaited joins the batch
+            with transaction.atomic():  # the writer lock first, so what arrives while it is awaited joins the batch
                 with self._lock:  # marked taken under the lock: an interrupted caller looks there before leaving
                     batch, self._waiting = self._waiting[: self._max_batch], self._waiting[self._max_batch :]
                     for pending in batch:
@@ -183,7 +94,7 @@ class GroupCommit:
                 pending.wake.set()
 
     def _write_alone(self, item) -> None:
-        with write_transaction():
+        with transaction.atomic():
             self._write([item])
 
 
@@ -196,32 +107,3 @@ class _Pending:
     leads: bool = False  # its caller writes the batches now
     error: Exception | None = None
     wake: threading.Event = field(default_factory=threading.Event)
-
-
-def insert(objs: list[models.Model]) -> None:
-    """bulk_create() without its general machinery (expressions, conflicts, keys read back), for the hottest write.
-
-    Under load, compiling bulk_create()'s INSERT cost more than the insert itself, and it ran under the write lock.
-    Values are prepared as the ORM prepares them (each field's pre_save and get_db_prep_save). Nothing is read back,
-    so every value, primary key included, must be set in Python, as model defaults do.
-    """
-    model = type(objs[0])
-    fields = model._meta.concrete_fields
-    row = f"({', '.join(['%s'] * len(fields))})"
-    batch_size = connection.ops.bulk_batch_size(fields, objs)
-    with connection.cursor() as cursor:
-        for start in range(0, len(objs), batch_size):
-            batch = objs[start : start + batch_size]
-            values = [
-                field.get_db_prep_save(field.pre_save(obj, add=True), connection) for obj in batch for field in fields
-            ]
-            cursor.execute(f"{_insert_into(model)} VALUES {', '.join([row] * len(batch))}", values)
-    for obj in objs:  # saved now, as bulk_create() marks them: a later save() updates instead of inserting again
-        obj._state.adding, obj._state.db = False, connection.alias
-
-
-@functools.cache
-def _insert_into(model: type[models.Model]) -> str:
-    """The INSERT INTO part of a model's statement, quoted for the database: the same for every call."""
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in model._meta.concrete_fields)
-    return f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({columns})"

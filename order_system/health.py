@@ -8,10 +8,9 @@ from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
 
-from order_system.db import sqlite_writer_turn
 from orders.queueing import get_backend
 
-# How long a probe waits for SQLite's write lock: writers queue for it in turn, and each holds it for one batch.
+# How long a probe waits for the writer lock: writers queue for it in turn, and each holds it for one transaction.
 SQLITE_LOCK_WAIT_SECONDS = 2.0
 
 
@@ -50,7 +49,7 @@ def _sqlite_problem(path: Path) -> str | None:
     if connection.in_atomic_block:
         return None  # this connection is in a transaction, so it holds the write lock (transaction_mode IMMEDIATE)
     try:
-        with sqlite_writer_turn(timeout=SQLITE_LOCK_WAIT_SECONDS):
+        with connection.hold_writer_lock(timeout=SQLITE_LOCK_WAIT_SECONDS):
             # Its own connection, so a lock held elsewhere costs this probe seconds, not the request connection's 30.
             probe = sqlite3.connect(f"{path.as_uri()}?mode=rw", uri=True, timeout=SQLITE_LOCK_WAIT_SECONDS)
             try:

@@ -148,6 +148,8 @@ if DATABASE_POOL_SIZE:
         "timeout": 5,
     }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Django's SQLite backend, with writers taking turns on a lock (docs/operations.md, "Concurrency on SQLite").
+    DATABASES["default"]["ENGINE"] = "order_system.sqlite"
     DATABASES["default"]["OPTIONS"] = {
         # Take the write lock at BEGIN, so concurrent writers queue instead of failing with "database is locked".
         "transaction_mode": "IMMEDIATE",
@@ -176,7 +178,9 @@ CACHES = {
 
 # Metric counters are split over this many rows each, so concurrent writers on PostgreSQL rarely share one.
 # SQLite serialises all writers anyway, so one shard is enough there.
-METRICS_SHARDS = env_int("METRICS_SHARDS", 1 if DATABASES["default"]["ENGINE"].endswith("sqlite3") else 8, minimum=1)
+METRICS_SHARDS = env_int(
+    "METRICS_SHARDS", 1 if DATABASES["default"]["ENGINE"] == "order_system.sqlite" else 8, minimum=1
+)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

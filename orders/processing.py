@@ -18,11 +18,10 @@ from asgiref.sync import iscoroutinefunction
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import close_old_connections, connections
+from django.db import close_old_connections, connections, transaction
 from django.utils.module_loading import import_string
 
 from metrics.services import metrics_batch
-from order_system.db import write_transaction
 from orders.processors import OrderSnapshot, Reject, Retry
 from orders.selectors import order_ids_due
 from orders.services import (
@@ -193,7 +192,7 @@ def record_and_claim(outcomes: list[Outcome], order_ids: list[UUID]) -> list[Cla
     one that still fails is left to its lease.
     """
     try:
-        with write_transaction(), metrics_batch():
+        with transaction.atomic(), metrics_batch():
             record(outcomes)
             return orders_claim(order_ids=order_ids)
     except Exception:

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from metrics.histograms import Completion
 from metrics.services import metrics_record_transitions
-from order_system.db import GroupCommit, insert, write_transaction
+from order_system.db import GroupCommit
 from orders.models import TRANSITIONS, IdempotencyKey, Order
 from orders.processors import OrderSnapshot
 from orders.queueing import enqueue_order
@@ -123,13 +123,13 @@ def _insert_orders(new_orders: list[_NewOrder]) -> None:
     for new in new_orders:
         # Stamped under the write lock: on SQLite, newer orders then never commit before older ones.
         new.order.created_at = new.order.available_at = new.order.updated_at = now
-    insert([new.order for new in new_orders])
+    Order.objects.bulk_create([new.order for new in new_orders])
     if keys := [
         IdempotencyKey(caller=new.caller, key=new.idempotency_key, fingerprint=new.fingerprint, order=new.order)
         for new in new_orders
         if new.idempotency_key is not None
     ]:
-        insert(keys)
+        IdempotencyKey.objects.bulk_create(keys)
     order_ids = [new.order.pk for new in new_orders]
     metrics_record_transitions(order_ids=order_ids, from_status=None, to_status=Order.Status.PENDING)
 
@@ -147,7 +147,7 @@ def orders_claim(*, order_ids: list[uuid.UUID]) -> list[Claim]:
     time), so the conditional UPDATE that follows moves exactly the rows that were read.
     """
     now = timezone.now()
-    with write_transaction(savepoint=False):  # a claim that fails takes the caller's transaction with it
+    with transaction.atomic(savepoint=False):  # a claim that fails takes the caller's transaction with it
         due = Order.objects.select_for_update(skip_locked=True).due(now).filter(pk__in=order_ids)
         found = {row[0]: row for row in due.order_by().values_list(*_SNAPSHOT_FIELDS, "available_at")}
         claims = [_claim(found[pk][:-1], now) for pk in dict.fromkeys(order_ids) if pk in found]
@@ -239,7 +239,7 @@ def orders_send_due(*, lost_after: timedelta, limit: int) -> list[uuid.UUID]:
     lost_after).
     """
     now = timezone.now()
-    with write_transaction():
+    with transaction.atomic():
         pending = Order.objects.select_for_update(skip_locked=True)
         unsent = pending.backoff_over(now) | pending.due(now - lost_after)
         order_ids = list(unsent.order_by("created_at").values_list("pk", flat=True)[:limit])
@@ -263,7 +263,7 @@ def retry_delay(attempt: int) -> timedelta:
 
 def _operator_transition(order_id: uuid.UUID, from_status: str, to_status: str, **changes) -> None:
     """A status change asked for by a person (API or admin); raises Order.DoesNotExist or OrderNotInStatus."""
-    with write_transaction():
+    with transaction.atomic():
         current = Order.objects.select_for_update().values("status", "attempts", "created_at", "updated_at")
         current = current.get(pk=order_id)
         if current["status"] != from_status:
@@ -281,7 +281,7 @@ def _move_claims(claims: list[Claim], to_status: str, now: datetime, **changes) 
     """
     if not claims:
         return []
-    with write_transaction(savepoint=False):  # a move that fails takes the caller's transaction with it
+    with transaction.atomic(savepoint=False):  # a move that fails takes the caller's transaction with it
         held = Order.objects.select_for_update().filter(
             pk__in=[claim.order_id for claim in claims], status=Order.Status.PROCESSING
         )
@@ -343,7 +343,7 @@ def _transition(
     if not moves:
         return
     order_ids = [move.order_id for move in moves]
-    with write_transaction(savepoint=False):  # whatever it raises rolls back the caller's whole transaction
+    with transaction.atomic(savepoint=False):  # whatever it raises rolls back the caller's whole transaction
         moved = Order.objects.filter(guard or Q(), pk__in=order_ids, status=from_status).update(
             status=to_status, updated_at=now, **changes
         )

@@ -3,7 +3,6 @@
 import asyncio
 import contextlib
 import logging
-import os
 import queue
 import threading
 import time
@@ -47,11 +46,6 @@ class OrderWorker:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._grace = 0.0
-        self._reset()
-
-    def _reset(self) -> None:
-        """What belongs to one process's run: set up anew in a forked child, which has none of the threads."""
-        self._pid = os.getpid()
         self._queue: queue.Queue[UUID] = queue.Queue()
         self._queued: set[UUID] = set()  # waiting or in flight here, so nothing is queued twice
         self._in_flight = 0  # claimed here, outcome not written yet
@@ -68,8 +62,6 @@ class OrderWorker:
     def start(self) -> None:
         """Start the loop thread and the sweeper; calling it again does nothing."""
         with self._lock:
-            if self._pid != os.getpid():
-                self._reset()
             if self._thread is not None or self._stopping.is_set():
                 return
             self._loop = asyncio.new_event_loop()

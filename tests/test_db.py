@@ -1,68 +1,18 @@
-"""write_transaction: SQLite writers take turns, and nobody waits for another transaction's on_commit callbacks.
-GroupCommit: concurrent writes share a transaction, and each caller still gets its own outcome.
-insert: rows read back as the ORM wrote them."""
+"""GroupCommit: concurrent writes share a transaction, and each caller still gets its own outcome."""
 
+import os
 import signal
-import sqlite3
 import threading
 import uuid
-from decimal import Decimal
 
 import pytest
 from django.db import IntegrityError, connection, transaction
-from django.utils import timezone
 
-from order_system import db
-from order_system.db import GroupCommit, insert, write_transaction
-from orders.models import IdempotencyKey, Order
+from order_system.db import GroupCommit
+from order_system.sqlite.lock import writer_lock
+from orders.models import Order
 from tests.factories import OrderFactory
 from tests.helpers import wait_for
-
-
-def test_other_writers_go_ahead_while_on_commit_callbacks_run(transactional_db):
-    order = OrderFactory()
-    other_wrote = threading.Event()
-
-    def write_from_another_thread():
-        with write_transaction():
-            Order.objects.filter(pk=order.pk).update(user_id="changed")
-        other_wrote.set()
-        connection.close()
-
-    def callback():
-        # Processing inline, or publishing to a slow broker: other writers must not queue behind this.
-        writer = threading.Thread(target=write_from_another_thread)
-        writer.start()
-        writer.join(timeout=10)
-
-    with write_transaction():
-        OrderFactory()
-        transaction.on_commit(callback)
-
-    assert other_wrote.is_set()
-    assert Order.objects.get(pk=order.pk).user_id == "changed"
-
-
-def test_a_rolled_back_write_transaction_lets_the_next_writer_in(transactional_db):
-    try:
-        with write_transaction():
-            OrderFactory()
-            raise RuntimeError("fails before the commit")
-    except RuntimeError:
-        pass
-    entered = threading.Event()
-
-    def write_from_another_thread():
-        with write_transaction():
-            entered.set()
-        connection.close()
-
-    writer = threading.Thread(target=write_from_another_thread)
-    writer.start()
-    writer.join(timeout=10)
-
-    assert entered.is_set()
-    assert Order.objects.count() == 0
 
 
 class HeldFirstBatch:
@@ -161,9 +111,11 @@ class InterruptingLock:
                 assert self.waiter_left.wait(10), "the interrupted caller never left run()"
 
 
-@pytest.mark.skipif(connection.vendor != "sqlite", reason="holds SQLite's write lock to line the callers up")
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="holds the writer lock to line the callers up")
 def test_a_caller_interrupted_after_its_item_was_taken_leaves_the_batch_alone(transactional_db):
-    group = GroupCommit(lambda order_ids: insert([OrderFactory.build(order_id=order_id) for order_id in order_ids]))
+    group = GroupCommit(
+        lambda order_ids: Order.objects.bulk_create([OrderFactory.build(order_id=order_id) for order_id in order_ids])
+    )
     group._lock = lock = InterruptingLock(leader_exits_before_the_batch=1)  # its own append comes first
     leader_item, waiter_item = uuid.uuid4(), uuid.uuid4()
     leader_error: list[BaseException] = []
@@ -182,10 +134,11 @@ def test_a_caller_interrupted_after_its_item_was_taken_leaves_the_batch_alone(tr
 
     def let_the_leader_write():
         wait_for(lambda: len(group._waiting) == 2)  # the waiter is in line behind it
-        db._thread_lock.release()
+        writers.release()
 
     previous = signal.signal(signal.SIGUSR1, interrupt)
-    db._thread_lock.acquire()  # the leader waits for SQLite's write lock, so the waiter joins its batch
+    writers = writer_lock(connection.settings_dict["NAME"])
+    writers.acquire()  # the leader waits for the writer lock, so the waiter joins its batch
     leader = threading.Thread(target=lead, daemon=True)
     try:
         leader.start()
@@ -206,6 +159,38 @@ def test_a_caller_interrupted_after_its_item_was_taken_leaves_the_batch_alone(tr
     assert Order.objects.count() == 3
 
 
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="holds the writer lock to keep a batch waiting")
+def test_a_forked_child_leads_a_batch_of_its_own_while_its_parents_batch_waits(transactional_db):
+    # The batches write no rows: SQLite loses a forked child's commits while its parent has connections open.
+    batches: list[list] = []
+    group = GroupCommit(batches.append)
+    writers = writer_lock(connection.settings_dict["NAME"])
+    writers.acquire()  # the parent's batch waits for it, outside any transaction
+
+    def lead():
+        try:
+            group.run("parent's")
+        finally:
+            connection.close()
+
+    leader = threading.Thread(target=lead)
+    leader.start()
+    wait_for(lambda: group._leading)
+
+    child = os.fork()
+    if child == 0:  # the parent's leader came along as state, but not as a thread
+        writer = threading.Thread(target=group.run, args=("child's",))
+        writer.start()
+        writer.join(20)
+        os._exit(0 if batches == [["child's"]] else 1)
+    writers.release()
+    leader.join(10)
+    _, status = os.waitpid(child, 0)
+
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert batches == [["parent's"]]
+
+
 def test_inside_a_transaction_the_write_is_part_of_it_and_rolls_back_with_it(transactional_db):
     group = HeldFirstBatch()
     group.release_first_batch.set()
@@ -218,46 +203,3 @@ def test_inside_a_transaction_the_write_is_part_of_it_and_rolls_back_with_it(tra
 
     assert group.batches == [[order_id]]
     assert not Order.objects.filter(pk=order_id).exists()
-
-
-def test_insert_writes_the_rows_bulk_create_would(db):
-    now = timezone.now()
-    orders = [
-        Order(user_id=f"user{n}", item_ids=[n + 1, 2], total_amount=Decimal("12.30"), created_at=now, attempts=n)
-        for n in range(2)
-    ]
-    keys = [IdempotencyKey(key=f"key-{n}", fingerprint="f" * 64, order=order) for n, order in enumerate(orders)]
-    insert(orders)
-    insert(keys)
-    written = raw_rows()
-    assert not any(obj._state.adding for obj in [*orders, *keys])  # marked saved by insert() itself
-    Order.objects.all().delete()
-
-    Order.objects.bulk_create(orders)
-    IdempotencyKey.objects.bulk_create(keys)
-
-    assert written == raw_rows()
-    assert not any(obj._state.adding for obj in [*orders, *keys])
-
-
-def test_insert_splits_what_one_statement_cannot_take(db):
-    # SQLite as Django assumes it at its most limited: 999 parameters a statement, so 76 orders of 13 columns.
-    connection.ensure_connection()
-    limit = connection.connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
-    orders = [Order(user_id=f"user{n}", item_ids=[1], total_amount=Decimal(1)) for n in range(200)]
-
-    try:
-        insert(orders)
-    finally:  # the connection outlives this test
-        connection.connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)
-
-    assert set(Order.objects.values_list("pk", flat=True)) == {order.pk for order in orders}
-
-
-def raw_rows() -> list[tuple]:
-    """Both tables as stored, without the ORM's conversions, in a stable order."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT * FROM {Order._meta.db_table} ORDER BY user_id")
-        rows = cursor.fetchall()
-        cursor.execute(f"SELECT * FROM {IdempotencyKey._meta.db_table} ORDER BY key")
-        return rows + cursor.fetchall()

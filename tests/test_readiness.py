@@ -9,9 +9,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
-from order_system.db import write_transaction
 from tests.helpers import Server, SqliteDatabase, place_order, request, wait_for
 
 
@@ -78,16 +77,16 @@ def test_readyz_fails_while_another_connection_holds_the_write_lock(transactiona
 
 
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's writers take turns")
-def test_readyz_fails_while_a_writer_of_this_process_keeps_its_turn(transactional_db, client, order_worker):
+def test_readyz_fails_while_a_writer_of_this_process_holds_the_writer_lock(transactional_db, client, order_worker):
     writing, done = threading.Event(), threading.Event()
 
-    def hold_the_turn():
-        with write_transaction():
+    def hold_the_writer_lock():
+        with transaction.atomic():
             writing.set()
             done.wait(30)
         connection.close()
 
-    writer = threading.Thread(target=hold_the_turn, daemon=True)
+    writer = threading.Thread(target=hold_the_writer_lock, daemon=True)
     writer.start()
     try:
         assert writing.wait(10)

@@ -9,6 +9,7 @@ from uuid import UUID
 from django.conf import settings
 from django.utils import timezone
 
+from order_system.forks import start_over_in_forked_children
 from orders.backends import BaseBackend
 from orders.processing import get_processor
 from orders.worker import OrderWorker
@@ -22,6 +23,14 @@ class ThreadBackend(BaseBackend):
         self._worker: OrderWorker | None = None
         self._lock = threading.Lock()
         self._exit_watch: threading.Thread | None = None
+        start_over_in_forked_children(self)
+
+    def start_over(self) -> None:
+        """In a forked child, which has none of the worker's threads: start() makes it a worker of its own, with its
+        own queue and locks, and watches for its own exit."""
+        self._worker = None
+        self._lock = threading.Lock()
+        self._exit_watch = None
 
     def enqueue(self, order_id: UUID, *, not_before: datetime | None = None) -> None:
         if (worker := self._worker) is not None:

@@ -19,7 +19,6 @@ from metrics.histograms import HISTOGRAMS
 from metrics.models import Counter as MetricCounter
 from metrics.selectors import metrics_snapshot
 from metrics.services import metrics_batch, metrics_rebuild, metrics_record_transitions, shard_of
-from order_system.db import write_transaction
 from orders.models import Order
 from orders.services import (
     OrderNotInStatus,
@@ -206,7 +205,7 @@ def test_a_metrics_batch_writes_every_change_inside_it_once_per_shard_at_its_end
     claims = orders_claim(order_ids=[order.pk for order in orders[:3]])
     before_the_end = counter_rows()
 
-    with CaptureQueriesContext(connection) as queries, write_transaction(), metrics_batch():
+    with CaptureQueriesContext(connection) as queries, transaction.atomic(), metrics_batch():
         orders_complete(claims=claims[:2])
         order_fail_attempt(claim=claims[2], reason="declined")
         orders_claim(order_ids=[orders[3].pk])

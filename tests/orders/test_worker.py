@@ -217,26 +217,22 @@ def test_a_seeded_attempt_has_the_same_outcome_whichever_process_runs_it(setting
     assert set(first) == {"ok", "failed"}
 
 
-def test_a_forked_child_runs_a_worker_of_its_own(settings, monkeypatch, transactional_db):
-    settings.ORDER_PROCESSOR = "tests.processors.by_user_id"
-    monkeypatch.setattr(processing, "recover_and_find_due", list)  # only the child's own submit may bring the order
-    worker = new_worker(processor=processing.get_processor())
-    worker.start()
+def test_a_forked_child_runs_a_worker_of_its_own(start_worker, monkeypatch):
+    monkeypatch.setattr(processing, "recover_and_find_due", list)  # only the child's own enqueue may bring the order
+    backend = start_worker(ORDER_PROCESSOR="tests.processors.by_user_id")
     order = OrderFactory(user_id="returns-its-pid")
-    worker._wake_up_sent = True  # a wake-up on its way to the parent's loop when the fork lands
 
     child = os.fork()
-    if child == 0:  # the worker object came along, none of its threads did
+    if child == 0:  # the backend and its worker came along, none of the worker's threads did
         try:
-            worker.start()
-            worker.submit(order.pk)
+            backend.start()
+            backend.enqueue(order.pk)
             finished = threading.Thread(target=wait_for_completion, args=(order.pk,))
             finished.start()
             finished.join()
         finally:
             os._exit(0)
     _, status = os.waitpid(child, 0)
-    worker.stop(timeout=1)
 
     assert os.waitstatus_to_exitcode(status) == 0
     assert Order.objects.values_list("status", "result").get(pk=order.pk) == ("COMPLETED", {"pid": child})
