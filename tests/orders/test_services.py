@@ -116,10 +116,11 @@ def test_racing_claims_from_many_threads_have_exactly_one_winner_for_every_order
         assert (order.status, order.attempts) == (Order.Status.PROCESSING, 1)
 
 
-
 def test_a_cancel_racing_claims_either_wins_alone_or_loses_with_the_status_that_won(transactional_db):
-    def cancel_or_claim(order_id, turn=iter(range(1000))):
-        if next(turn) % 2:
+    turns = iter(range(1000))
+
+    def cancel_or_claim(order_id):
+        if next(turns) % 2:
             return claim_one(order_id)
         try:
             return order_cancel(order_id=order_id)
@@ -134,6 +135,7 @@ def test_a_cancel_racing_claims_either_wins_alone_or_loses_with_the_status_that_
         assert len(winners) == 1
         assert {outcome for outcome in outcomes if isinstance(outcome, str)} <= {order.status}
         assert order.status in {Order.Status.CANCELLED, Order.Status.PROCESSING}
+
 
 def test_complete_finishes_a_claimed_order():
     order, claim = claimed_order()
