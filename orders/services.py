@@ -132,8 +132,8 @@ def orders_claim(*, order_ids: list[uuid.UUID]) -> list[Claim]:
     """Take ownership of those of the given PENDING orders that are due, in one UPDATE, in the order given.
 
     Orders another worker holds or has taken, cancelled ones and ones waiting for a retry are left out. The rows
-    are locked while they are read (PostgreSQL skips rows another claim has locked; SQLite has one writer at a
-    time), so the conditional UPDATE that follows moves exactly the rows that were read.
+    are locked while they are read (PostgreSQL and MySQL skip rows another claim has locked; SQLite has one writer
+    at a time), so the conditional UPDATE that follows moves exactly the rows that were read.
     """
     now = timezone.now()
     with write_transaction(savepoint=False):  # a claim that fails takes the caller's transaction with it
@@ -226,9 +226,14 @@ def orders_requeue_stale(*, older_than: timedelta, limit: int) -> list[uuid.UUID
     Each is marked due from now, so that however many sweepers run, one sends it once per period.
     """
     now = timezone.now()
+    stale = Order.objects.due(now - older_than)
+    # Found without locks, then only those locked: InnoDB (MySQL, MariaDB) locks every row a locking read scans, and a
+    # claim skipping locked rows passed over the PENDING orders this scan went through.
+    if not (found := list(stale.order_by("created_at").values_list("pk", flat=True)[:limit])):
+        return []
     with write_transaction():
-        stale = Order.objects.select_for_update(skip_locked=True).due(now - older_than)
-        order_ids = list(stale.order_by("created_at").values_list("pk", flat=True)[:limit])
+        locked = stale.select_for_update(skip_locked=True).filter(pk__in=found)
+        order_ids = list(locked.order_by("created_at").values_list("pk", flat=True))
         Order.objects.filter(pk__in=order_ids, status=Order.Status.PENDING).update(available_at=now)
         for order_id in order_ids:
             transaction.on_commit(partial(enqueue_order, order_id))
