@@ -212,7 +212,8 @@ def test_a_metrics_batch_writes_every_change_inside_it_once_per_shard_at_its_end
         orders_claim(order_ids=[orders[3].pk])
         assert counter_rows() == before_the_end  # nothing written until the batch ends
 
-    counter_writes = [query for query in queries if query["sql"].startswith('INSERT INTO "metrics_counter"')]
+    insert = f"INSERT INTO {connection.ops.quote_name(MetricCounter._meta.db_table)}"
+    counter_writes = [query for query in queries if query["sql"].startswith(insert)]
     shards = {shard_of(order.pk) for order in orders}
     assert len(counter_writes) == len(shards)
     snapshot = assert_metrics_match_orders()
