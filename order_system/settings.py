@@ -154,7 +154,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":  # MySQL 8 or MariaDB (docs/operations.md)
     DATABASES["default"]["ENGINE"] = "order_system.mysql"  # exact text and UUIDs in key order
     DATABASES["default"]["OPTIONS"] = {
-        "charset": "utf8mb4",  # four bytes a character: an emoji is stored, not refused or mangled
+        "charset": "utf8mb4",  # up to four bytes a character: an emoji is stored, not refused or mangled
         # What the claims and the metrics are written for, as on PostgreSQL: each statement sees what is committed.
         "isolation_level": "read committed",
         # Strict: a value that does not fit is an error, never truncated, rounded or zeroed with a warning.
