@@ -4,7 +4,7 @@ PORT ?= 8000
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run dev serve celery test test-services lint clean bench loadtest
+.PHONY: run dev serve celery test test-services test-mysql lint clean bench loadtest
 
 run: $(VENV)/.installed-prod
 	$(BIN)/python manage.py migrate --noinput
@@ -38,12 +38,17 @@ test: $(VENV)/.installed-dev
 	$(BIN)/lint-imports --no-logo --no-cache
 	$(BIN)/pytest
 
-# The API suite and the crash-recovery tests again on PostgreSQL (the services tests run in `make test`, on
-# PostgreSQL and Redis).
+# The API suite and the recovery tests again on PostgreSQL (the services tests run in `make test`, on PostgreSQL,
+# MariaDB and Redis).
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 test-services: $(VENV)/.installed-dev
-	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest tests/orders tests/metrics tests/test_project.py tests/test_production.py \
-		tests/e2e/test_recovery.py
+	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest \
+		tests/orders tests/metrics tests/test_project.py tests/test_production.py tests/e2e/test_recovery.py
+
+# The same on MariaDB or MySQL (Django's test runner makes test_test beside test).
+TEST_MYSQL_URL ?= mysql://root@127.0.0.1:3306/test
+test-mysql:
+	$(MAKE) test-services TEST_DATABASE_URL=$(TEST_MYSQL_URL)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -152,9 +152,10 @@ def _add(model, *, key: tuple[str, str], column: str, rows: list[tuple], highest
 
 
 # Per database: how an INSERT turns into an update of the row with the same key, how the update names the value the
-# INSERT brought, and the larger of two values. MySQL and MariaDB would be
-# "mysql": ("ON DUPLICATE KEY UPDATE", "VALUES({})", "GREATEST").
+# INSERT brought, and the larger of two values. MySQL's ON DUPLICATE KEY names no key (the primary key is the tables'
+# only one), and its VALUES() is the form both MySQL 8 and MariaDB accept.
 _UPSERT_SQL = {
+    "mysql": ("ON DUPLICATE KEY UPDATE", "VALUES({})", "GREATEST"),
     "postgresql": ("ON CONFLICT ({}) DO UPDATE SET", "excluded.{}", "GREATEST"),
     "sqlite": ("ON CONFLICT ({}) DO UPDATE SET", "excluded.{}", "MAX"),
 }

@@ -35,6 +35,8 @@ def _database_problem() -> str | None:
             return _sqlite_problem(Path(connection.settings_dict["NAME"]))
         if connection.vendor == "postgresql":
             return _postgres_problem()
+        if connection.vendor == "mysql":
+            return _mysql_problem()
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     except Exception as exc:
@@ -70,4 +72,14 @@ def _postgres_problem() -> str | None:
         return "the database is a standby in recovery and takes no writes"
     if read_only == "on":
         return "the database is read-only (default_transaction_read_only)"
+    return None
+
+
+def _mysql_problem() -> str | None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT @@global.read_only AS read_only, @@global.innodb_read_only AS innodb_read_only")
+        settings_now = zip([column[0] for column in cursor.description], cursor.fetchone(), strict=True)
+    # 0 or 1; MariaDB 11 also says OFF, ON or a NO_LOCK mode, and each but OFF refuses writes.
+    if on := [name for name, value in settings_now if str(value) not in {"0", "OFF"}]:
+        return f"the database is read-only ({', '.join(on)}), as a replica is"
     return None

@@ -160,6 +160,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     # A file, not :memory:, so tests run the same WAL locking as production, across threads and processes.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test_db.sqlite3")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":  # MySQL 8 or MariaDB (docs/operations.md)
+    DATABASES["default"]["ENGINE"] = "order_system.mysql"  # exact text and UUIDs in key order
+    DATABASES["default"]["OPTIONS"] = {
+        "charset": "utf8mb4",  # up to four bytes a character: an emoji is stored, not refused or mangled
+        # What the claims and the metrics are written for, as on PostgreSQL: each statement sees what is committed.
+        "isolation_level": "read committed",
+        # Strict: a value that does not fit is an error, never truncated, rounded or zeroed with a warning.
+        "init_command": "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,"
+        "ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'",
+        **DATABASES["default"].get("OPTIONS", {}),  # what the URL's query string sets, such as ssl
+    }
 
 # /readyz fails when the SQLite database's disk has less free space than this, before writes start failing.
 READYZ_MIN_FREE_MB = env_int("READYZ_MIN_FREE_MB", 100)

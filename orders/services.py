@@ -143,8 +143,8 @@ def orders_claim(*, order_ids: list[uuid.UUID]) -> list[Claim]:
     """Take ownership of those of the given PENDING orders that are due, in one UPDATE, in the order given.
 
     Orders another worker holds or has taken, cancelled ones and ones waiting for a retry are left out. The rows
-    are locked while they are read (PostgreSQL skips rows another claim has locked; SQLite has one writer at a
-    time), so the conditional UPDATE that follows moves exactly the rows that were read.
+    are locked while they are read (PostgreSQL and MySQL skip rows another claim has locked; SQLite has one writer
+    at a time), so the conditional UPDATE that follows moves exactly the rows that were read.
     """
     now = timezone.now()
     with transaction.atomic(savepoint=False):  # a claim that fails takes the caller's transaction with it
@@ -239,10 +239,14 @@ def orders_send_due(*, lost_after: timedelta, limit: int) -> list[uuid.UUID]:
     lost_after).
     """
     now = timezone.now()
+    unsent = Order.objects.backoff_over(now) | Order.objects.due(now - lost_after)
+    # Found without locks, then only those locked: InnoDB (MySQL, MariaDB) locks every row a locking read scans, and a
+    # claim skipping locked rows passed over the PENDING orders this scan went through.
+    if not (found := list(unsent.order_by("created_at").values_list("pk", flat=True)[:limit])):
+        return []
     with transaction.atomic():
-        pending = Order.objects.select_for_update(skip_locked=True)
-        unsent = pending.backoff_over(now) | pending.due(now - lost_after)
-        order_ids = list(unsent.order_by("created_at").values_list("pk", flat=True)[:limit])
+        locked = unsent.select_for_update(skip_locked=True).filter(pk__in=found)
+        order_ids = list(locked.order_by("created_at").values_list("pk", flat=True))
         Order.objects.filter(pk__in=order_ids, status=Order.Status.PENDING).update(available_at=now, updated_at=now)
         for order_id in order_ids:
             transaction.on_commit(partial(enqueue_order, order_id))

@@ -1,5 +1,6 @@
 """Shared fixtures: an API client, fast processing, real databases and brokers, and real server subprocesses."""
 
+import contextlib
 import os
 import signal
 import sys
@@ -7,13 +8,14 @@ import uuid
 
 import kombu
 import kombu.exceptions
+import MySQLdb
 import psycopg
 import pytest
 import redis
 from rest_framework.test import APIClient
 
 from orders.queueing import get_backend
-from tests.helpers import PostgresDatabase, Process, Server, SqliteDatabase
+from tests.helpers import MysqlDatabase, PostgresDatabase, Process, Server, SqliteDatabase, mysql_connect
 
 
 @pytest.fixture(autouse=True)
@@ -38,6 +40,7 @@ WORKER_COMMANDS = {
     ],
 }
 POSTGRES_SERVER = os.environ.get("TEST_POSTGRES_SERVER", "postgres://postgres@127.0.0.1:5432")
+MYSQL_SERVER = os.environ.get("TEST_MYSQL_SERVER", "mysql://root@127.0.0.1:3306")
 # Not database 13: test runs of checkouts older than the per-test queues (celery_queue) FLUSHDB it while they run.
 REDIS_BROKER = os.environ.get("TEST_REDIS_BROKER", "redis://127.0.0.1:6379/14")
 RABBITMQ_BROKER = os.environ.get("TEST_RABBITMQ_BROKER", "amqp://guest:guest@127.0.0.1:5672//")
@@ -51,9 +54,16 @@ def service_missing(service: str, reason: object) -> None:
     pytest.skip(message)
 
 
+# The fixture giving a fresh database of the kind DATABASE_URL names, by its scheme.
+SERVER_DATABASES = {"postgres": "postgres_database", "mysql": "mysql_database"}
+
+
 @pytest.fixture
-def database(tmp_path):
-    """A SQLite file shared by the server subprocesses of one test."""
+def database(request, tmp_path):
+    """The database the server subprocesses of one test share: a SQLite file, or one of DATABASE_URL's kind."""
+    scheme = os.environ.get("DATABASE_URL", "").partition("://")[0]
+    if scheme in SERVER_DATABASES:
+        return request.getfixturevalue(SERVER_DATABASES[scheme])
     return SqliteDatabase(tmp_path / "orders.sqlite3")
 
 
@@ -71,6 +81,28 @@ def postgres_database():
             yield PostgresDatabase(f"{POSTGRES_SERVER}/{name}")
         finally:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def mysql_database():
+    """A fresh MariaDB (or MySQL) database on the local server, dropped after the test."""
+    try:
+        admin = mysql_connect(MYSQL_SERVER, timeout=3)
+    except MySQLdb.OperationalError as exc:
+        service_missing("MariaDB", exc)
+    name = f"orders_e2e_{uuid.uuid4().hex[:12]}"
+    cursor = admin.cursor()
+    cursor.execute(f"CREATE DATABASE `{name}`")
+    try:
+        yield MysqlDatabase(f"{MYSQL_SERVER}/{name}")
+    finally:
+        # Connections a killed process left behind would keep DROP DATABASE waiting for their locks.
+        cursor.execute("SELECT id FROM information_schema.processlist WHERE db = %s AND id <> CONNECTION_ID()", [name])
+        for (connection_id,) in cursor.fetchall():
+            with contextlib.suppress(MySQLdb.OperationalError):  # it may have ended meanwhile
+                cursor.execute(f"KILL {int(connection_id)}")
+        cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        admin.close()
 
 
 @pytest.fixture

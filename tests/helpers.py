@@ -20,6 +20,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from uuid import UUID
 
+import MySQLdb
 from django.db import connection
 
 from tests.environment import is_setting
@@ -123,6 +124,46 @@ class PostgresDatabase(Database):
 
         with psycopg.connect(self.url, connect_timeout=10) as db:
             return [tuple(str(value) if isinstance(value, UUID) else value for value in row) for row in db.execute(sql)]
+
+
+class MysqlDatabase(Database):
+    """A MySQL or MariaDB database of its own on the local server."""
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def query(self, sql: str) -> list[tuple]:
+        """Rows as PostgresDatabase gives them: UUIDs as their canonical strings, JSON decoded (both are text here)."""
+        db = mysql_connect(self.url)
+        try:
+            cursor = db.cursor()
+            cursor.execute(sql)
+            readers = [MYSQL_COLUMN_READERS.get(column[0], lambda value: value) for column in cursor.description]
+            return [tuple(read(value) for read, value in zip(readers, row, strict=True)) for row in cursor.fetchall()]
+        finally:
+            db.close()
+
+
+def mysql_connect(url: str, timeout: int = 10) -> MySQLdb.Connection:
+    """A connection to mysql://user[:password]@host:port[/database]."""
+    parts = urlsplit(url)
+    return MySQLdb.connect(
+        host=parts.hostname,
+        port=parts.port,
+        user=parts.username,
+        password=parts.password or "",
+        database=parts.path.lstrip("/"),
+        charset="utf8mb4",
+        connect_timeout=timeout,
+    )
+
+
+# The orders table's columns MySQL stores as text: a UUID as its 32 hex digits, JSON as its text.
+MYSQL_COLUMN_READERS = {
+    "order_id": lambda value: str(UUID(value)),
+    "item_ids": json.loads,
+    "result": lambda value: None if value is None else json.loads(value),
+}
 
 
 class Process:

@@ -1,7 +1,9 @@
-"""/readyz means writable: a full disk, a held write lock or a read-only PostgreSQL make it fail, and it recovers."""
+"""/readyz means writable: a full disk, a held write lock, a read-only PostgreSQL or MariaDB make it fail, and it
+recovers."""
 
 import contextlib
 import os
+import signal
 import sqlite3
 import subprocess
 import threading
@@ -11,7 +13,7 @@ import psycopg
 import pytest
 from django.db import connection, transaction
 
-from tests.helpers import Server, SqliteDatabase, place_order, request, wait_for
+from tests.helpers import Server, SqliteDatabase, mysql_connect, place_order, request, wait_for
 
 
 def readyz(server) -> tuple[int, dict]:
@@ -127,3 +129,29 @@ def test_readyz_fails_while_postgresql_is_read_only(postgres_database, tmp_path)
         assert place_order(server.url)[0] == 201
     finally:
         server.stop()
+
+
+def test_readyz_fails_while_mariadb_is_read_only(mysql_database, tmp_path):
+    server = Server(mysql_database, tmp_path / "server.log")
+    server.start()
+    admin = mysql_connect(mysql_database.url)
+
+    def set_read_only(value: str) -> None:
+        """The whole server's setting, as on a replica; this test's user keeps its right to write."""
+        admin.cursor().execute(f"SET GLOBAL read_only = {value}")
+
+    try:
+        assert readyz(server) == (200, {"status": "ready"})
+        set_read_only("ON")
+
+        status, body = readyz(server)
+        assert status == 503
+        assert body["problems"] == {"database": "the database is read-only (read_only), as a replica is"}
+
+        set_read_only("OFF")
+        assert readyz(server) == (200, {"status": "ready"})
+        assert place_order(server.url)[0] == 201
+    finally:
+        set_read_only("OFF")
+        admin.close()
+        server.stop(signal.SIGKILL)  # how it stops is not this test's concern

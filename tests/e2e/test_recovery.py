@@ -7,9 +7,8 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from django.db import connection
 
-from tests.helpers import SqliteDatabase, completed_ids, place_orders, wait_for, wait_for_statuses
+from tests.helpers import completed_ids, place_orders, wait_for, wait_for_statuses
 
 # Attempts that outlast any test (tests.processors.logged runs the simulation) unless cut short: however slow the
 # machine, none ends on its own before the test kills or stops its process.
@@ -27,15 +26,6 @@ RESTARTED = {
     "ORDER_PROCESSING_TIMEOUT_SECONDS": "1",
     "ORDER_SWEEP_SECONDS": "0.2",
 }
-
-
-@pytest.fixture
-def database(request, tmp_path):
-    """The servers' database is of the suite's kind: a fresh PostgreSQL database under `make test-services`
-    (DATABASE_URL), a SQLite file otherwise."""
-    if connection.vendor == "postgresql":
-        return request.getfixturevalue("postgres_database")
-    return SqliteDatabase(tmp_path / "orders.sqlite3")
 
 
 @pytest.fixture

@@ -14,10 +14,16 @@ from rest_framework.test import APIClient
 
 from order_system.auth import ApiClient
 from orders.models import IdempotencyKey, Order
-from tests.helpers import ROOT, clean_env, order_body, post_order, request, run_concurrently
+from tests.helpers import ROOT, SqliteDatabase, clean_env, order_body, post_order, request, run_concurrently
 
 URL = "/api/orders/"
 BODY = order_body()
+
+
+@pytest.fixture
+def database(tmp_path):
+    """SQLite, whatever DATABASE_URL names: keys from before callers are written into the file with sqlite3."""
+    return SqliteDatabase(tmp_path / "orders.sqlite3")
 
 
 def post(api, body=BODY, key="key-1"):

@@ -3,6 +3,8 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from orders.models import Order
@@ -113,3 +115,38 @@ def test_an_empty_page_walking_back_links_on_to_the_page_that_starts_with_its_cu
 
     assert (empty["results"], empty["previous"]) == ([], None)
     assert ids(api.get(empty["next"]).json()) == ids(second)
+
+
+@pytest.mark.skipif(connection.vendor != "mysql", reason="reads MySQL's EXPLAIN")
+@pytest.mark.parametrize(
+    ("query", "index"),
+    [
+        ("", "order_created_id_idx"),
+        ("status=PENDING&", "order_status_created_id_idx"),
+        ("user_id=user7&", "order_user_created_id_idx"),
+    ],
+)
+def test_each_list_page_walks_its_index_without_sorting_on_mysql(transactional_db, api, query, index):
+    # transactional_db: ANALYZE TABLE commits, so the orders are deleted after the test, not rolled back.
+    now = timezone.now()
+    orders = [
+        Order(user_id=f"user{n % 50}", item_ids=[1], total_amount=1, status=Order.Status.values[n % 5])
+        for n in range(5000)
+    ]
+    for n, order in enumerate(orders):
+        order.created_at = now - timedelta(seconds=n // 2)  # ties of two
+    Order.objects.bulk_create(orders, batch_size=1000)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE TABLE orders_order")  # the statistics a table of this size has in production
+        cursor.fetchall()
+    first = api.get(f"/api/orders/?{query}page_size=50").json()
+    second = api.get(first["next"]).json()
+
+    for url in [f"/api/orders/?{query}page_size=50", first["next"], second["previous"]]:
+        with CaptureQueriesContext(connection) as queries:
+            assert api.get(url).status_code == 200
+        (select,) = [captured["sql"] for captured in queries if captured["sql"].startswith("SELECT")]
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN {select}")
+            plan = [dict(zip([column[0] for column in cursor.description], row, strict=True)) for row in cursor]
+        assert [(row["key"], "filesort" in (row["Extra"] or "")) for row in plan] == [(index, False)], (url, plan)

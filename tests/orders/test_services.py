@@ -1,6 +1,7 @@
 """orders.services: every status change is a compare-and-set that follows the TRANSITIONS table."""
 
 import itertools
+import threading
 from collections import Counter
 from datetime import timedelta
 from decimal import Decimal
@@ -116,6 +117,42 @@ def test_racing_claims_from_many_threads_have_exactly_one_winner_for_every_order
         assert len([claim for claim in claims if claim is not None]) == 1
         order.refresh_from_db()
         assert (order.status, order.attempts) == (Order.Status.PROCESSING, 1)
+
+
+def test_an_order_claimed_alone_is_claimed_while_a_sweep_scans_the_pending_orders(transactional_db):
+    # As Celery works: each order is claimed alone, as soon as it is committed, while the requeue sweep runs. InnoDB
+    # locks every row a statement scans, not only those it takes: a claim that skipped locked rows passed over orders
+    # the sweep was only looking at, and nobody claimed them.
+    done = threading.Event()
+
+    def sweep_until_done() -> None:
+        try:
+            while not done.is_set():
+                orders_send_due(lost_after=timedelta(minutes=5), limit=1000)
+        finally:
+            connection.close()
+
+    def create_and_claim(count: int) -> list:
+        """Orders this thread created and could not claim."""
+        missed = []
+        for _ in range(count):
+            order, _ = order_create(user_id="u", item_ids=[1], total_amount=Decimal(1))
+            if claim := claim_one(order.pk):
+                orders_complete(claims=[claim])
+            else:
+                missed.append(order.pk)
+        return missed
+
+    sweeper = threading.Thread(target=sweep_until_done)
+    sweeper.start()
+    try:
+        missed = run_concurrently(lambda: create_and_claim(25), 12)
+    finally:
+        done.set()
+        sweeper.join(30)
+
+    assert [order_id for thread in missed for order_id in thread] == []
+    assert Counter(Order.objects.values_list("status", flat=True)) == {Order.Status.COMPLETED: 300}
 
 
 def test_a_cancel_racing_claims_either_wins_alone_or_loses_with_the_status_that_won(transactional_db):

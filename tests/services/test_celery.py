@@ -1,4 +1,4 @@
-"""Celery mode for real: a real server (granian) and `celery worker` subprocesses on Redis and PostgreSQL."""
+"""Celery mode for real: a real server (granian) and `celery worker` subprocesses on Redis, PostgreSQL and MariaDB."""
 
 import signal
 import subprocess
@@ -9,9 +9,9 @@ import pytest
 from tests.helpers import ROOT, completed_ids, place_order, place_orders, request, wait_for
 
 
-@pytest.fixture
-def database(postgres_database):
-    return postgres_database
+@pytest.fixture(params=["postgres_database", "mysql_database"])
+def database(request):
+    return request.getfixturevalue(request.param)
 
 
 @pytest.fixture(params=["redis_broker"])
@@ -119,6 +119,7 @@ def test_an_async_processor_runs_in_celery_with_every_outcome_and_its_result(pro
     assert rebuild(database) == "metrics_rebuild: 0 metric rows changed."
 
 
+@pytest.mark.parametrize("database", ["postgres_database"], indirect=True)  # Django pools PostgreSQL's connections
 def test_the_threads_pool_runs_an_async_processor_for_100_orders_at_once_on_10_connections(
     processes, database, redis_broker
 ):

@@ -1,4 +1,4 @@
-"""Thread mode with several production-server processes on one database: SQLite file or PostgreSQL."""
+"""Thread mode with several production-server processes on one database: SQLite file, PostgreSQL or MariaDB."""
 
 from concurrent.futures import ThreadPoolExecutor
 
@@ -7,11 +7,11 @@ import pytest
 from tests.helpers import PRODUCTION_ENV, SqliteDatabase, completed_ids, place_orders, wait_for
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", "postgres_database", "mysql_database"])
 def database(request, tmp_path):
     if request.param == "sqlite":
         return SqliteDatabase(tmp_path / "orders.sqlite3")
-    return request.getfixturevalue("postgres_database")
+    return request.getfixturevalue(request.param)
 
 
 def test_500_concurrent_orders_over_two_servers_are_each_processed_once(processes, database):
