@@ -3,10 +3,13 @@ PYTHON ?= python3
 PORT ?= 8000
 VENV := .venv
 BIN := $(VENV)/bin
+# mysqlclient, MySQL's driver, compiles against MySQL's or MariaDB's client library (docs/operations.md lists the
+# packages). Where that library is missing, the venv goes without it: MySQL is unavailable and its tests skip.
+MYSQL_DRIVER := $(if $(shell pkg-config --exists mysqlclient 2>/dev/null && echo yes),$(VENV)/.installed-mysql)
 
 .PHONY: run dev serve celery test test-services test-mysql lint clean bench loadtest
 
-run: $(VENV)/.installed-prod
+run: $(VENV)/.installed-prod $(MYSQL_DRIVER)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/python -m order_system.server --bind 127.0.0.1:$(PORT)
@@ -15,7 +18,7 @@ run: $(VENV)/.installed-prod
 # are required and HTTPS is enforced. WEB_CONCURRENCY and WEB_THREADS size the server (order_system/server.py); BIND
 # says where it listens.
 BIND ?= 127.0.0.1:$(PORT)
-serve: $(VENV)/.installed-prod
+serve: $(VENV)/.installed-prod $(MYSQL_DRIVER)
 	DJANGO_PRODUCTION=1 $(BIN)/python manage.py migrate --noinput
 	DJANGO_PRODUCTION=1 $(BIN)/python manage.py collectstatic --noinput -v0
 	DJANGO_PRODUCTION=1 $(BIN)/python -m order_system.server --bind $(BIND)
@@ -24,16 +27,16 @@ serve: $(VENV)/.installed-prod
 # For I/O-bound processors: make celery CELERY_POOL=threads CELERY_CONCURRENCY=500, with DATABASE_POOL_SIZE set.
 CELERY_POOL ?= prefork
 CELERY_CONCURRENCY ?= 8
-celery: $(VENV)/.installed-prod
+celery: $(VENV)/.installed-prod $(MYSQL_DRIVER)
 	ORDER_QUEUE_BACKEND=celery $(BIN)/celery -A order_system worker --loglevel=INFO \
 		--pool $(CELERY_POOL) --concurrency $(CELERY_CONCURRENCY)
 
 # runserver with Django's debug pages (passwords in URLs are hidden on them); `make run` serves with debug off.
-dev: $(VENV)/.installed-prod
+dev: $(VENV)/.installed-prod $(MYSQL_DRIVER)
 	$(BIN)/python manage.py migrate --noinput
 	DJANGO_DEBUG=1 $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev $(MYSQL_DRIVER)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-logo --no-cache
 	$(BIN)/pytest
@@ -41,13 +44,13 @@ test: $(VENV)/.installed-dev
 # The API suite and the recovery tests again on PostgreSQL (the services tests run in `make test`, on PostgreSQL,
 # MariaDB and Redis).
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
-test-services: $(VENV)/.installed-dev
+test-services: $(VENV)/.installed-dev $(MYSQL_DRIVER)
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest \
 		tests/orders tests/metrics tests/test_project.py tests/test_production.py tests/e2e/test_recovery.py
 
 # The same on MariaDB or MySQL (Django's test runner makes test_test beside test).
 TEST_MYSQL_URL ?= mysql://root@127.0.0.1:3306/test
-test-mysql:
+test-mysql: $(VENV)/.installed-mysql
 	$(MAKE) test-services TEST_DATABASE_URL=$(TEST_MYSQL_URL)
 
 lint: $(VENV)/.installed-dev
@@ -66,6 +69,10 @@ $(VENV)/.installed-prod: requirements.txt | $(BIN)/python
 $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@ $(VENV)/.installed-prod
+
+$(VENV)/.installed-mysql: requirements-mysql.txt | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-mysql.txt
+	touch $@
 
 clean:
 	rm -rf $(VENV) db.sqlite3 db.sqlite3-wal db.sqlite3-shm test_db.sqlite3* staticfiles

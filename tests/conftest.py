@@ -8,7 +8,6 @@ import uuid
 
 import kombu
 import kombu.exceptions
-import MySQLdb
 import psycopg
 import pytest
 import redis
@@ -86,6 +85,10 @@ def postgres_database():
 @pytest.fixture
 def mysql_database():
     """A fresh MariaDB (or MySQL) database on the local server, dropped after the test."""
+    try:
+        import MySQLdb  # only where mysqlclient could be built (Makefile)
+    except ImportError as exc:
+        service_missing("MySQL's driver, mysqlclient,", exc)
     try:
         admin = mysql_connect(MYSQL_SERVER, timeout=3)
     except MySQLdb.OperationalError as exc:

@@ -20,7 +20,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from uuid import UUID
 
-import MySQLdb
 from django.db import connection
 
 from tests.environment import is_setting
@@ -144,8 +143,10 @@ class MysqlDatabase(Database):
             db.close()
 
 
-def mysql_connect(url: str, timeout: int = 10) -> MySQLdb.Connection:
-    """A connection to mysql://user[:password]@host:port[/database]."""
+def mysql_connect(url: str, timeout: int = 10):
+    """A MySQLdb connection to mysql://user[:password]@host:port[/database]."""
+    import MySQLdb  # only where mysqlclient could be built (Makefile)
+
     parts = urlsplit(url)
     return MySQLdb.connect(
         host=parts.hostname,
