@@ -365,6 +365,10 @@ ORDER_IDEMPOTENCY_KEY_TTL_HOURS = env_int("ORDER_IDEMPOTENCY_KEY_TTL_HOURS", 24,
 # Where the example processor, orders.examples.charge_payment, charges orders (docs/processors.md).
 PAYMENT_SERVICE_URL = os.environ.get("PAYMENT_SERVICE_URL", "")
 
+# Webhooks (docs/api.md, "Webhooks")
+WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", False)  # http URLs too, not only https
+WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", False)  # any address: tests, private networks
+
 # Celery mode (order_system/celery.py; acks_late is set on the task itself, in orders/tasks.py).
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
 # Deployments sharing a broker each need a queue of their own: a worker takes every task on its queue, and one whose
