@@ -11,7 +11,7 @@ import pytest
 # What order_system reads from the environment (order_system/settings.py and server.py).
 SETTINGS_PREFIXES = (
     *("ORDER_", "DJANGO_", "WEB_", "READYZ_", "ADMIN_LOGIN_", "CELERY_", "DATABASE_", "METRICS_", "CORS_"),
-    *("API_", "JWT_", "CACHE_URL", "PAYMENT_SERVICE_URL", "LOG_LEVEL", "GUNICORN_"),
+    *("API_", "JWT_", "WEBHOOK_", "CACHE_URL", "PAYMENT_SERVICE_URL", "LOG_LEVEL", "GUNICORN_"),
 )
 # Chosen on purpose: pytest-django's own variable, and the database `make test-services` runs the suite on.
 KEPT = ("DJANGO_SETTINGS_MODULE", "DATABASE_URL")
