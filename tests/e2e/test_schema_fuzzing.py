@@ -15,6 +15,14 @@ CONFIG = {
     # A valid request may still meet the state it finds: an unknown order (404), an order that is no longer PENDING
     # or an order_id already taken (409), an Idempotency-Key already used with another body (422).
     "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "404", "409", "422"]}},
+    # Whether a URL may receive webhooks depends on where it points (webhooks/addresses.py), which no schema can say:
+    # a 400 naming `url` is an answer to a schema-valid registration too.
+    "operations": [
+        {
+            "include-operation-id": "webhooks_create",
+            "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "400"]}},
+        }
+    ],
 }
 SETTINGS = hypothesis.settings(deadline=None, database=None, suppress_health_check=list(hypothesis.HealthCheck))
 

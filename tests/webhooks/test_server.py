@@ -64,3 +64,19 @@ def test_after_a_kill_9_mid_delivery_a_restarted_server_sends_every_event(proces
     )
     assert receiver.unverified == []
     assert lifecycles(received) == {order_id: LIFECYCLE for order_id in order_ids}
+
+
+def test_a_burst_of_1000_orders_reaches_two_endpoints_each_event_once_and_in_order(processes, receivers):
+    server = processes(**WEBHOOK_ENV)
+    first, second = receivers(), receivers()
+    register(server, first)
+    register(server, second)
+
+    order_ids = place_orders(server, 1000)
+
+    for receiver in (first, second):
+        received = wait_for(
+            receiver.succeeded, until=lambda got: len({r.message_id for r in got}) == 3000, timeout=180, interval=0.5
+        )
+        assert receiver.unverified == []
+        assert lifecycles(received) == {order_id: LIFECYCLE for order_id in order_ids}
