@@ -13,19 +13,23 @@ from order_system.forks import start_over_in_forked_children
 from order_system.threads import ThreadPool
 from webhooks import wakeups
 from webhooks.addresses import guarded_client
-from webhooks.services import Attempt, deliveries_claim, delivery_record_attempt
+from webhooks.services import Attempt, Outcome, deliveries_claim, deliveries_record
 from webhooks.signing import signature_headers
 
 logger = logging.getLogger(__name__)
+
+# A round (what ended is written, then what is due claimed) starts at most this often: under load each round carries
+# many deliveries, so the sender takes the database's write lock a few times a second, not once per request.
+ROUND_SECONDS = 0.05
 
 
 class DeliverySender:
     """Sends due deliveries, up to `concurrency` at once and `per_endpoint` to one endpoint, from one daemon thread.
 
-    The thread runs an event loop; the database work (claims and outcomes) runs on a thread of its own, so the loop
-    never waits on it, and nothing here waits on the order worker or holds it up. It claims when woken (deliveries
-    committed in this process, a request finished) and every `sweep_seconds` (retries come due, deliveries other
-    processes wrote or a dead sender left).
+    The thread runs an event loop that works in rounds: each writes how the requests that ended went and claims what is
+    due, on a database thread of its own, so the loop never waits on the database, and nothing here waits on the order
+    worker or holds it up. A round starts when woken (deliveries committed in this process, a request ended) and every
+    `sweep_seconds` (retries come due, deliveries other processes wrote or a dead sender left).
     """
 
     def __init__(self, *, concurrency: int, timeout: float, sweep_seconds: float):
@@ -44,6 +48,7 @@ class DeliverySender:
         self._thread: threading.Thread | None = None
         self._woken = asyncio.Event()
         self._sending: set[asyncio.Task] = set()
+        self._outcomes: list[Outcome] = []  # ended, not written yet
         self._busy: Counter = Counter()  # requests in flight per endpoint
 
     def start(self) -> None:
@@ -63,7 +68,8 @@ class DeliverySender:
                 loop.call_soon_threadsafe(self._woken.set)
 
     def stop(self, *, timeout: float) -> None:
-        """Claim nothing more; requests in flight get up to timeout, then are cancelled and left to their lease."""
+        """Claim nothing more; requests in flight get up to timeout to end, and how they went is written; the rest are
+        cancelled and left to their lease."""
         self._grace = timeout
         self._stopping.set()
         self.wake()
@@ -83,9 +89,13 @@ class DeliverySender:
     async def _main(self) -> None:
         database = ThreadPool(1, "webhook-database")
         client = guarded_client(timeout=self._timeout)
+        loop, next_round = asyncio.get_running_loop(), 0.0
         try:
             while not self._stopping.is_set():
                 self._woken.clear()  # first: whatever happens from now on wakes the next round
+                await asyncio.sleep(next_round - loop.time())
+                next_round = loop.time() + ROUND_SECONDS
+                await self._record(database)
                 await self._claim(database, client)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._woken.wait(), self._sweep_seconds)
@@ -94,13 +104,24 @@ class DeliverySender:
                 for task in unfinished:
                     task.cancel()  # its delivery is sent again once its lease is over
                 await asyncio.gather(*unfinished, return_exceptions=True)
+            await self._record(database)
         finally:
             await client.aclose()
             database.shutdown()
 
+    async def _record(self, database: ThreadPool) -> None:
+        """Write how the attempts that ended since the last round went, in one transaction."""
+        outcomes, self._outcomes = self._outcomes, []
+        if not outcomes:
+            return
+        try:
+            await asyncio.wrap_future(database.submit(partial(deliveries_record, outcomes=outcomes)))
+        except Exception:
+            logger.exception("%d webhook outcomes were not written; their leases bring them back", len(outcomes))
+
     async def _claim(self, database: ThreadPool, client) -> None:
         room = self.concurrency - len(self._sending)
-        if room <= 0:
+        if room <= 0 or self._stopping.is_set():
             return
         claim = partial(deliveries_claim, limit=room, busy=dict(self._busy))
         try:
@@ -110,21 +131,15 @@ class DeliverySender:
             return
         for attempt in attempts:
             self._busy[attempt.endpoint_id] += 1
-            task = asyncio.create_task(self._deliver(database, client, attempt))
+            task = asyncio.create_task(self._deliver(client, attempt))
             self._sending.add(task)
             task.add_done_callback(self._sending.discard)
 
-    async def _deliver(self, database: ThreadPool, client, attempt: Attempt) -> None:
-        """Send one attempt and record how it went; the next delivery of its order may go once that is written."""
+    async def _deliver(self, client, attempt: Attempt) -> None:
+        """Send one attempt; the next round writes how it went, and only then may its order's next event go."""
         try:
             status_code, error = await self._post(client, attempt)
-            record = partial(delivery_record_attempt, attempt=attempt, status_code=status_code, error=error)
-            try:
-                await asyncio.wrap_future(database.submit(record))
-            except Exception:
-                logger.exception(
-                    "delivery %s: its outcome was not written; its lease brings it back", attempt.delivery_id
-                )
+            self._outcomes.append(Outcome(attempt, status_code, error))
         finally:
             self._busy[attempt.endpoint_id] -= 1
             self._woken.set()

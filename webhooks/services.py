@@ -183,6 +183,22 @@ def _signing_secrets(endpoint: Endpoint, now: datetime) -> list[str]:
     return [endpoint.secret]
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """How an attempt went: the endpoint's status code, or None and why there was none."""
+
+    attempt: Attempt
+    status_code: int | None
+    error: str = ""
+
+
+def deliveries_record(*, outcomes: list[Outcome]) -> None:
+    """Record how several attempts went, each as delivery_record_attempt does, in one transaction."""
+    with transaction.atomic():
+        for outcome in outcomes:
+            delivery_record_attempt(attempt=outcome.attempt, status_code=outcome.status_code, error=outcome.error)
+
+
 def delivery_record_attempt(
     *, attempt: Attempt, status_code: int | None, error: str = "", now: datetime | None = None
 ) -> str | None:

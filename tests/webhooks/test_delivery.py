@@ -266,3 +266,16 @@ def test_a_committed_event_wakes_the_sender_at_once_without_waiting_for_its_swee
 
     wait_for(receiver.succeeded, timeout=5)
     assert time.monotonic() - started < 2.0
+
+
+def test_a_stopping_sender_lets_requests_in_flight_end_and_writes_how_they_went(sender, receivers):
+    receiver = receivers(lambda attempt, event: (200, 0.5))
+    subscribe(receiver, ["order.created"])
+    running = sender()
+    create_orders(5)
+    wait_for(lambda: running.in_flight == 5)
+
+    running.stop(timeout=5)
+
+    assert len(receiver.succeeded()) == 5
+    assert Delivery.objects.filter(status=Delivery.Status.SUCCEEDED, leased_until=None).count() == 5
