@@ -4,7 +4,7 @@ from django.contrib import admin
 
 from order_system.admin_pages import ReadOnlyAdmin
 from webhooks.models import Delivery, Endpoint
-from webhooks.services import DeliveryNotFailed, delivery_redeliver
+from webhooks.services import DeliveryNotFailed, EndpointNotDisabled, delivery_redeliver, endpoint_enable
 
 # Shown once, by the API, to whoever made or rotated them.
 SECRETS = ["secret", "previous_secret"]
@@ -12,12 +12,30 @@ SECRETS = ["secret", "previous_secret"]
 
 @admin.register(Endpoint)
 class EndpointAdmin(ReadOnlyAdmin):
-    """Read-only: endpoints are managed through the API, which shows a secret once."""
+    """Read-only, with an Enable action for disabled ones: endpoints are managed through the API, which shows a
+    secret once."""
 
     list_display = ["url", "events", "description", "created_at", "failing_since", "disabled_at", "disabled_reason"]
     list_filter = ["disabled_at"]
     exclude = SECRETS
     readonly_fields = [field.name for field in Endpoint._meta.fields if field.name not in SECRETS]
+    actions = ["enable"]
+
+    def has_enable_permission(self, request) -> bool:
+        """Enabling needs the change permission that editing itself never uses."""
+        return request.user.has_perm("webhooks.change_endpoint")
+
+    @admin.action(description="Enable selected disabled endpoints", permissions=["enable"])
+    def enable(self, request, queryset):
+        self.apply_to_each(
+            request,
+            queryset,
+            endpoint_enable,
+            skip=EndpointNotDisabled,
+            noun="endpoint(s)",
+            done="enabled",
+            needed="disabled",
+        )
 
 
 @admin.register(Delivery)

@@ -27,6 +27,10 @@ class DeliveryNotFailed(Exception):
     """Only a FAILED delivery can be redelivered."""
 
 
+class EndpointNotDisabled(Exception):
+    """Only a disabled endpoint can be enabled."""
+
+
 @dataclass(frozen=True)
 class Attempt:
     """One claimed attempt at a delivery: what to send, where, signed with which secrets; leased_until fences it."""
@@ -65,6 +69,18 @@ def endpoint_rotate_secret(*, endpoint_id: uuid.UUID, now: datetime | None = Non
     if not rotated:
         raise Endpoint.DoesNotExist(endpoint_id)
     return Endpoint.objects.get(pk=endpoint_id)
+
+
+def endpoint_enable(*, endpoint_id: uuid.UUID) -> None:
+    """Send to a disabled endpoint again: its waiting deliveries first, as soon as a sender can. Raises
+    EndpointNotDisabled."""
+    with transaction.atomic():
+        enabled = Endpoint.objects.filter(pk=endpoint_id, disabled_at__isnull=False).update(
+            disabled_at=None, disabled_reason="", failing_since=None
+        )
+        if not enabled:
+            raise EndpointNotDisabled(endpoint_id)
+        transaction.on_commit(wake_senders)
 
 
 def webhooks_record_transitions(

@@ -279,3 +279,27 @@ def test_a_stopping_sender_lets_requests_in_flight_end_and_writes_how_they_went(
 
     assert len(receiver.succeeded()) == 5
     assert Delivery.objects.filter(status=Delivery.Status.SUCCEEDED, leased_until=None).count() == 5
+
+
+def test_the_admin_enables_a_disabled_endpoint_and_its_waiting_deliveries_go(sender, receiver):
+    endpoint = subscribe(receiver, ["order.created"])
+    create_orders(1)
+    Endpoint.objects.filter(pk=endpoint.pk).update(
+        disabled_at=timezone.now(), disabled_reason="Every attempt failed", failing_since=timezone.now()
+    )
+    sender()
+
+    admin = Client()
+    admin.force_login(User.objects.create_superuser("admin"))
+    response = admin.post(
+        "/admin/webhooks/endpoint/", {"action": "enable", "_selected_action": [endpoint.pk]}, follow=True
+    )
+
+    assert "1 endpoint(s) enabled." in response.content.decode()
+    wait_for(receiver.succeeded)
+    endpoint.refresh_from_db()
+    assert (endpoint.disabled_at, endpoint.disabled_reason, endpoint.failing_since) == (None, "", None)
+    again = admin.post(
+        "/admin/webhooks/endpoint/", {"action": "enable", "_selected_action": [endpoint.pk]}, follow=True
+    )
+    assert "1 endpoint(s) skipped: not disabled." in again.content.decode()
