@@ -87,6 +87,25 @@ def error_response(description: str) -> OpenApiResponse:
     return OpenApiResponse(response=ErrorResponseSerializer, description=description)
 
 
+# With the API closed (API_TOKENS, API_AUTH): no valid token, or one that may not do this. A user's token sees only
+# that user's orders: another user's order is a 404, as an unknown one.
+REFUSED = {
+    401: error_response("No token, or one that is not valid (with API_TOKENS or API_AUTH set)."),
+    403: error_response("A token that may not do this."),
+}
+
+# Every operation that can receive a body answers these the same way (order_system/parsers.py, middleware.py).
+LENGTH_REQUIRED = "A body without a Content-Length (chunked, or streamed over HTTP/2): send one with it."
+UNSUPPORTED_BODY = "Content-Type other than application/json (charset=utf-8 optional), or a Content-Encoding."
+
+
+def refuse_body(request) -> None:
+    """An operation without a body: one sent anyway gets the create's checks first, then a 400, never silence."""
+    # Reading request.data first runs the Content-Type, Content-Encoding, truncation and size checks of every body.
+    if request.data or int(request.META.get("CONTENT_LENGTH") or 0):
+        raise exceptions.ParseError("This operation takes no body.", code="unexpected_body")
+
+
 def exception_handler(exc, context):
     """DRF's handler, reshaped so every error names its field in the same envelope."""
     response = drf_exception_handler(exc, context)

@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "orders",
     "metrics",
+    "webhooks",
     "axes",
 ]
 
@@ -362,12 +363,31 @@ ORDER_SHUTDOWN_GRACE_SECONDS = env_float("ORDER_SHUTDOWN_GRACE_SECONDS", 5.0)
 ORDER_REQUEUE_SECONDS = env_float("ORDER_REQUEUE_SECONDS", 300.0, minimum=1.0)
 ORDER_IDEMPOTENCY_KEY_TTL_HOURS = env_int("ORDER_IDEMPOTENCY_KEY_TTL_HOURS", 24, minimum=24)
 
+# Webhooks (docs/api.md, "Webhooks"): signed notices of order status changes, sent by each process's sender.
+WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10.0, minimum=0.1)  # an attempt's whole request
+# A failed attempt is retried after WEBHOOK_RETRY_BACKOFF_SECONDS x 1, 2, 4, ... (at most 6 hours, with jitter): the
+# default 16 attempts span about a day, as long as an endpoint may fail before it is disabled.
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 16, minimum=1)
+WEBHOOK_RETRY_BACKOFF_SECONDS = env_float("WEBHOOK_RETRY_BACKOFF_SECONDS", 5.0, minimum=0.01)
+WEBHOOK_RETRY_BACKOFF_MAX_SECONDS = 6 * 3600
+WEBHOOK_CONCURRENCY = env_int("WEBHOOK_CONCURRENCY", 100, minimum=1)  # requests in flight at once, per process
+# Per endpoint and process, so an endpoint that hangs holds this many of the WEBHOOK_CONCURRENCY slots, not all.
+WEBHOOK_ENDPOINT_CONCURRENCY = env_int("WEBHOOK_ENDPOINT_CONCURRENCY", 10, minimum=1)
+# How often each sender looks for retries that have come due and deliveries another process left.
+WEBHOOK_SWEEP_SECONDS = env_float("WEBHOOK_SWEEP_SECONDS", 1.0, minimum=0.05)
+# A delivery being sent longer than this is presumed abandoned by a dead sender and sent again: longer than an
+# attempt, plus time to record it. Every process sharing a database must use the same timeout.
+WEBHOOK_LEASE_SECONDS = WEBHOOK_TIMEOUT_SECONDS + 10
+# After a rotation, deliveries are signed with the old secret too for this long, so receivers can switch over.
+WEBHOOK_ROTATION_GRACE_SECONDS = env_float("WEBHOOK_ROTATION_GRACE_SECONDS", 24 * 3600.0)
+# An endpoint whose attempts have all failed for this long is disabled.
+WEBHOOK_DISABLE_AFTER = timedelta(hours=24)
+# Where webhooks may go (webhooks/addresses.py): plain http, and private or local addresses, only when allowed.
+WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", False)
+WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", False)
+
 # Where the example processor, orders.examples.charge_payment, charges orders (docs/processors.md).
 PAYMENT_SERVICE_URL = os.environ.get("PAYMENT_SERVICE_URL", "")
-
-# Webhooks (docs/api.md, "Webhooks")
-WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", False)  # http URLs too, not only https
-WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", False)  # any address: tests, private networks
 
 # Celery mode (order_system/celery.py; acks_late is set on the task itself, in orders/tasks.py).
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")

@@ -25,6 +25,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("orders.urls")),
     path("api/", include("metrics.urls")),
+    path("api/", include("webhooks.urls")),
     *token_urlpatterns,
     path("api/schema/", errors.get_only(SpectacularAPIView.as_view()), name="schema"),
     path("api/docs/", errors.get_only(SpectacularSwaggerView.as_view(url_name="schema")), name="docs"),

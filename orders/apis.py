@@ -8,13 +8,21 @@ from django.utils.encoding import escape_uri_path
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import NotFound, ParseError, PermissionDenied, ValidationError
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from order_system.auth import ApiClient, is_operator
-from order_system.errors import Conflict, UnprocessableEntity, error_response
+from order_system.errors import (
+    LENGTH_REQUIRED,
+    REFUSED,
+    UNSUPPORTED_BODY,
+    Conflict,
+    UnprocessableEntity,
+    error_response,
+    refuse_body,
+)
 from orders.models import Order
 from orders.pagination import OrderCursorPagination
 from orders.selectors import order_get, order_list
@@ -52,17 +60,6 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     "another body is a 422. Keys are the caller's own: each API token, or signed-in user, has its keys.",
 )
 
-# With the API closed (API_TOKENS, API_AUTH): no valid token, or one that may not do this. A user's token sees only
-# that user's orders: another user's order is a 404, as an unknown one.
-REFUSED = {
-    401: error_response("No token, or one that is not valid (with API_TOKENS or API_AUTH set)."),
-    403: error_response("A token that may not do this."),
-}
-
-
-# Every operation that can receive a body answers these the same way (order_system/parsers.py, middleware.py).
-LENGTH_REQUIRED = "A body without a Content-Length (chunked, or streamed over HTTP/2): send one with it."
-UNSUPPORTED_BODY = "Content-Type other than application/json (charset=utf-8 optional), or a Content-Encoding."
 
 RESPONSE_HEADERS = [
     OpenApiParameter(
@@ -206,13 +203,6 @@ class OrderCancelApi(APIView):
                 extra={"status": exc.status},
             ) from None
         return Response(order_output(order))
-
-
-def refuse_body(request) -> None:
-    """An operation without a body: one sent anyway gets the create's checks first, then a 400, never silence."""
-    # Reading request.data first runs the Content-Type, Content-Encoding, truncation and size checks of every body.
-    if request.data or int(request.META.get("CONTENT_LENGTH") or 0):
-        raise ParseError("This operation takes no body.", code="unexpected_body")
 
 
 def order_not_found() -> NotFound:

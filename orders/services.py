@@ -22,6 +22,7 @@ from order_system.db import GroupCommit
 from orders.models import TRANSITIONS, IdempotencyKey, Order
 from orders.processors import OrderSnapshot
 from orders.queueing import enqueue_order
+from webhooks.services import webhooks_record_transitions
 
 logger = logging.getLogger("orders.transitions")
 
@@ -118,7 +119,7 @@ class _NewOrder:
 
 
 def _insert_orders(new_orders: list[_NewOrder]) -> None:
-    """Insert new orders, their keys and their count, in GroupCommit's transaction."""
+    """Insert new orders, their keys, their count and their webhooks' deliveries, in GroupCommit's transaction."""
     now = timezone.now()
     for new in new_orders:
         # Stamped under the write lock: on SQLite, newer orders then never commit before older ones.
@@ -132,6 +133,13 @@ def _insert_orders(new_orders: list[_NewOrder]) -> None:
         IdempotencyKey.objects.bulk_create(keys)
     order_ids = [new.order.pk for new in new_orders]
     metrics_record_transitions(order_ids=order_ids, from_status=None, to_status=Order.Status.PENDING)
+    webhooks_record_transitions(
+        order_ids=order_ids,
+        from_status=None,
+        to_status=Order.Status.PENDING,
+        now=now,
+        orders=[new.order for new in new_orders],
+    )
 
 
 # Concurrent requests' orders share one transaction: SQLite lets one writer in at a time, so under load the
@@ -339,8 +347,8 @@ def _transition(
     """Change the status of orders with one conditional UPDATE, so that two workers can never both own an order.
 
     The caller has read these rows under lock, so every order moves; a shortfall is a bug, raised, which rolls the
-    whole change back. guard adds conditions (the claims' fences). The metrics are counted in the same transaction;
-    retried tells them a failed order or attempt goes round again.
+    whole change back. guard adds conditions (the claims' fences). The metrics are counted, and the webhooks' deliveries
+    written, in the same transaction; retried tells the metrics a failed order or attempt goes round again.
     """
     if to_status not in TRANSITIONS[from_status]:
         raise InvalidTransition(f"{from_status} -> {to_status}")
@@ -359,6 +367,7 @@ def _transition(
         metrics_record_transitions(
             order_ids=order_ids, from_status=from_status, to_status=to_status, retried=retried, completions=completions
         )
+        webhooks_record_transitions(order_ids=order_ids, from_status=from_status, to_status=to_status, now=now)
     for move in moves:
         logger.info(
             "order_id=%s from=%s to=%s attempt=%d duration=%.3f",

@@ -8,8 +8,8 @@ from celery.signals import worker_ready, worker_shutdown
 from django.conf import settings
 from django.db import DatabaseError
 
+from order_system.threads import sweep_periodically
 from orders import processing
-from orders.worker import sweep_periodically
 
 _stopping = threading.Event()
 

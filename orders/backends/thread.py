@@ -1,4 +1,4 @@
-"""ThreadBackend: every serving process runs orders itself, on an OrderWorker."""
+"""ThreadBackend: every serving process runs orders itself, on an OrderWorker, and sends their webhooks."""
 
 import signal
 import sys
@@ -13,14 +13,17 @@ from order_system.forks import start_over_in_forked_children
 from orders.backends import BaseBackend
 from orders.processing import get_processor
 from orders.worker import OrderWorker
+from webhooks.sender import DeliverySender
 
 
 class ThreadBackend(BaseBackend):
-    """Orders are processed in the process that accepted them, and by any process the sweep lets help."""
+    """Orders are processed in the process that accepted them, and by any process the sweep lets help; the webhooks
+    of their changes are sent by a DeliverySender beside the worker, so a slow endpoint never holds an order up."""
 
     def __init__(self):
         super().__init__()
         self._worker: OrderWorker | None = None
+        self._sender: DeliverySender | None = None
         self._lock = threading.Lock()
         self._exit_watch: threading.Thread | None = None
         start_over_in_forked_children(self)
@@ -28,7 +31,7 @@ class ThreadBackend(BaseBackend):
     def start_over(self) -> None:
         """In a forked child, which has none of the worker's threads: start() makes it a worker of its own, with its
         own queue and locks, and watches for its own exit."""
-        self._worker = None
+        self._worker = self._sender = None
         self._lock = threading.Lock()
         self._exit_watch = None
 
@@ -47,6 +50,11 @@ class ThreadBackend(BaseBackend):
                     threads=settings.ORDER_THREADS,
                     sweep_seconds=settings.ORDER_SWEEP_SECONDS,
                 )
+                self._sender = DeliverySender(
+                    concurrency=settings.WEBHOOK_CONCURRENCY,
+                    timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
+                    sweep_seconds=settings.WEBHOOK_SWEEP_SECONDS,
+                )
                 if self._exit_watch is None:
                     self._exit_watch = threading.Thread(target=self._stop_at_exit, name="order-worker-exit")
                     self._exit_watch.start()
@@ -54,8 +62,9 @@ class ThreadBackend(BaseBackend):
                 if on_main_thread and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
                     # runserver dies on SIGTERM at once: exit normally instead, so that orders are handed back.
                     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-            worker = self._worker
+            worker, sender = self._worker, self._sender
         worker.start()
+        sender.start()
 
     def _stop_at_exit(self) -> None:
         """Stop the worker once the main thread has ended, as the process exits.
@@ -68,8 +77,17 @@ class ThreadBackend(BaseBackend):
 
     def stop(self) -> None:
         worker, self._worker = self._worker, None
-        if worker is not None:
-            worker.stop(timeout=settings.ORDER_SHUTDOWN_GRACE_SECONDS)
+        sender, self._sender = self._sender, None
+        # Side by side: each gets the whole grace period, and a stop takes it once.
+        stopping = [
+            threading.Thread(target=part.stop, kwargs={"timeout": settings.ORDER_SHUTDOWN_GRACE_SECONDS})
+            for part in (worker, sender)
+            if part is not None
+        ]
+        for thread in stopping:
+            thread.start()
+        for thread in stopping:
+            thread.join()
 
     def health(self) -> str | None:
         if settings.ORDER_WORKER_AUTOSTART is False:

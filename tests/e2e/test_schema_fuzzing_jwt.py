@@ -37,6 +37,8 @@ def api_schema(server):
         "checks": {
             "positive_data_acceptance": {"expected-statuses": ["2xx", "401", "403", "404", "409", "422", "429"]}
         },
+        # Webhooks are an operator's: a user's token gets its 403 before any URL is looked at.
+        "operations": [],
     }
     return schemathesis.openapi.from_url(
         f"{server.url}/api/schema/?format=json", config=SchemathesisConfig.from_dict(config)

@@ -1,0 +1,166 @@
+"""DeliverySender: this process's webhook deliveries, many in flight at once on one asyncio event loop."""
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections import Counter
+from functools import partial
+
+from django.utils import timezone
+
+from order_system.forks import start_over_in_forked_children
+from order_system.threads import ThreadPool
+from webhooks import wakeups
+from webhooks.addresses import guarded_client
+from webhooks.services import Attempt, Outcome, deliveries_claim, deliveries_record
+from webhooks.signing import signature_headers
+
+logger = logging.getLogger(__name__)
+
+# A round (what ended is written, then what is due claimed) starts at most this often: under load each round carries
+# many deliveries, so the sender takes the database's write lock a few times a second, not once per request.
+ROUND_SECONDS = 0.05
+
+
+class DeliverySender:
+    """Sends due deliveries, up to `concurrency` at once and `per_endpoint` to one endpoint, from one daemon thread.
+
+    The thread runs an event loop that works in rounds: each writes how the requests that ended went and claims what is
+    due, on a database thread of its own, so the loop never waits on the database, and nothing here waits on the order
+    worker or holds it up. A round starts when woken (deliveries committed in this process, a request ended) and every
+    `sweep_seconds` (retries come due, deliveries other processes wrote or a dead sender left).
+    """
+
+    def __init__(self, *, concurrency: int, timeout: float, sweep_seconds: float):
+        self.concurrency = concurrency
+        self._timeout = timeout
+        self._sweep_seconds = sweep_seconds
+        self.start_over()
+        start_over_in_forked_children(self)
+
+    def start_over(self) -> None:
+        """A new sender's state; in a forked child, which has none of the loop's threads, the parent's is dropped."""
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._grace = 0.0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._woken = asyncio.Event()
+        self._sending: set[asyncio.Task] = set()
+        self._outcomes: list[Outcome] = []  # ended, not written yet
+        self._busy: Counter = Counter()  # requests in flight per endpoint
+
+    def start(self) -> None:
+        """Start the loop thread; calling it again does nothing."""
+        with self._lock:
+            if self._thread is not None or self._stopping.is_set():
+                return
+            self._loop = asyncio.new_event_loop()
+            self._thread = threading.Thread(target=self._run, name="webhook-sender", daemon=True)
+        wakeups.listen(self)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Look for due deliveries now; from any thread."""
+        if (loop := self._loop) is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: the sender has stopped
+                loop.call_soon_threadsafe(self._woken.set)
+
+    def stop(self, *, timeout: float) -> None:
+        """Claim nothing more; requests in flight get up to timeout to end, and how they went is written; the rest are
+        cancelled and left to their lease."""
+        self._grace = timeout
+        self._stopping.set()
+        self.wake()
+        if self._thread is not None:
+            self._thread.join(timeout + 5)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._sending)
+
+    def _run(self) -> None:
+        try:
+            self._loop.run_until_complete(self._main())
+        finally:
+            self._loop.close()
+
+    async def _main(self) -> None:
+        database = ThreadPool(1, "webhook-database")
+        client = guarded_client(timeout=self._timeout)
+        loop, next_round = asyncio.get_running_loop(), 0.0
+        try:
+            while not self._stopping.is_set():
+                self._woken.clear()  # first: whatever happens from now on wakes the next round
+                await asyncio.sleep(next_round - loop.time())
+                next_round = loop.time() + ROUND_SECONDS
+                await self._record(database)
+                await self._claim(database, client)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._woken.wait(), self._sweep_seconds)
+            if self._sending:
+                _, unfinished = await asyncio.wait(self._sending, timeout=self._grace)
+                for task in unfinished:
+                    task.cancel()  # its delivery is sent again once its lease is over
+                await asyncio.gather(*unfinished, return_exceptions=True)
+            await self._record(database)
+        finally:
+            await client.aclose()
+            database.shutdown()
+
+    async def _record(self, database: ThreadPool) -> None:
+        """Write how the attempts that ended since the last round went, in one transaction."""
+        outcomes, self._outcomes = self._outcomes, []
+        if not outcomes:
+            return
+        try:
+            await asyncio.wrap_future(database.submit(partial(deliveries_record, outcomes=outcomes)))
+        except Exception:
+            logger.exception("%d webhook outcomes were not written; their leases bring them back", len(outcomes))
+
+    async def _claim(self, database: ThreadPool, client) -> None:
+        room = self.concurrency - len(self._sending)
+        if room <= 0 or self._stopping.is_set():
+            return
+        claim = partial(deliveries_claim, limit=room, busy=dict(self._busy))
+        try:
+            attempts = await asyncio.wrap_future(database.submit(claim))
+        except Exception:
+            logger.exception("claiming webhook deliveries failed; trying again at the next sweep")
+            return
+        for attempt in attempts:
+            self._busy[attempt.endpoint_id] += 1
+            task = asyncio.create_task(self._deliver(client, attempt))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+
+    async def _deliver(self, client, attempt: Attempt) -> None:
+        """Send one attempt; the next round writes how it went, and only then may its order's next event go."""
+        try:
+            status_code, error = await self._post(client, attempt)
+            self._outcomes.append(Outcome(attempt, status_code, error))
+        finally:
+            self._busy[attempt.endpoint_id] -= 1
+            self._woken.set()
+
+    async def _post(self, client, attempt: Attempt) -> tuple[int | None, str]:
+        """The endpoint's status code, or None and why there was none; the response's body is never read."""
+        headers = signature_headers(
+            message_id=attempt.message_id, body=attempt.body, signing_secrets=attempt.signing_secrets, at=timezone.now()
+        )
+        try:
+            async with asyncio.timeout(self._timeout):
+                request = client.stream(
+                    "POST",
+                    attempt.url,
+                    content=attempt.body.encode(),
+                    headers={"content-type": "application/json", **headers},
+                )
+                async with request as response:
+                    code = response.status_code
+                    return code, "" if 200 <= code < 300 else f"HTTP {code}"
+        except TimeoutError:
+            return None, f"No response within {self._timeout:g} s."
+        except Exception as exc:  # refused, reset, a forbidden address, a bad URL: an attempt that failed
+            return None, f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,274 @@
+"""Every write to webhooks: endpoints, the outbox rows written with each order's change, and each delivery's attempts,
+every status change one conditional UPDATE."""
+
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from rest_framework.renderers import JSONRenderer
+
+from orders.models import Order
+from orders.serializers import UTCDateTimeField, order_output
+from webhooks.addresses import check_url
+from webhooks.models import ALL_EVENTS, Delivery, Endpoint
+from webhooks.signing import new_secret
+from webhooks.wakeups import wake_senders
+
+# Failure reasons are stored and shown; an exception's message can be any length.
+MAX_ERROR = 1000
+
+
+class DeliveryNotFailed(Exception):
+    """Only a FAILED delivery can be redelivered."""
+
+
+class EndpointNotDisabled(Exception):
+    """Only a disabled endpoint can be enabled."""
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One claimed attempt at a delivery: what to send, where, signed with which secrets; leased_until fences it."""
+
+    delivery_id: int
+    endpoint_id: uuid.UUID
+    url: str
+    message_id: str
+    body: str
+    signing_secrets: list[str]
+    number: int  # 1 for the first attempt
+    leased_until: datetime
+
+
+def endpoint_create(*, url: str, events: list[str], description: str = "") -> Endpoint:
+    """Register an endpoint with a new secret; raises ForbiddenAddress for a URL webhooks may not go to."""
+    check_url(url)
+    return Endpoint.objects.create(url=url, events=events, description=description, secret=new_secret())
+
+
+def endpoint_delete(*, endpoint_id: uuid.UUID) -> None:
+    """Remove an endpoint and its deliveries, sent or not; raises Endpoint.DoesNotExist."""
+    deleted, _ = Endpoint.objects.filter(pk=endpoint_id).delete()
+    if not deleted:
+        raise Endpoint.DoesNotExist(endpoint_id)
+
+
+def endpoint_rotate_secret(*, endpoint_id: uuid.UUID, now: datetime | None = None) -> Endpoint:
+    """Give an endpoint a new secret; the old one also signs for WEBHOOK_ROTATION_GRACE_SECONDS. Raises DoesNotExist."""
+    now = now or timezone.now()
+    grace = timedelta(seconds=settings.WEBHOOK_ROTATION_GRACE_SECONDS)
+    # previous_secret first: MySQL assigns left to right, so `secret` must still be the old one when it is copied.
+    rotated = Endpoint.objects.filter(pk=endpoint_id).update(
+        previous_secret=F("secret"), secret=new_secret(), previous_secret_expires_at=now + grace
+    )
+    if not rotated:
+        raise Endpoint.DoesNotExist(endpoint_id)
+    return Endpoint.objects.get(pk=endpoint_id)
+
+
+def endpoint_enable(*, endpoint_id: uuid.UUID) -> None:
+    """Send to a disabled endpoint again: its waiting deliveries first, as soon as a sender can. Raises
+    EndpointNotDisabled."""
+    with transaction.atomic():
+        enabled = Endpoint.objects.filter(pk=endpoint_id, disabled_at__isnull=False).update(
+            disabled_at=None, disabled_reason="", failing_since=None
+        )
+        if not enabled:
+            raise EndpointNotDisabled(endpoint_id)
+        transaction.on_commit(wake_senders)
+
+
+def webhooks_record_transitions(
+    *,
+    order_ids: list[uuid.UUID],
+    from_status: str | None,
+    to_status: str,
+    now: datetime,
+    orders: list[Order] | None = None,
+) -> None:
+    """Write a delivery for each order's event and each endpoint subscribed to it, in the caller's transaction.
+
+    Called by orders.services with every status change (from_status None: new orders, given as orders). Costs one
+    query on the endpoints table when nobody subscribes; otherwise orders not given are read as they are now, after
+    the change. The senders are woken once it commits.
+    """
+    event_type = _event_type(from_status, to_status)
+    if event_type is None:
+        return
+    endpoint_ids = [
+        pk
+        for pk, events in Endpoint.objects.enabled().values_list("pk", "events")
+        if ALL_EVENTS in events or event_type in events
+    ]
+    if not endpoint_ids:
+        return
+    if orders is None:
+        orders = list(Order.objects.filter(pk__in=order_ids).order_by("created_at", "pk"))
+    timestamp = _timestamp.to_representation(now)
+    deliveries = []
+    for order in orders:
+        payload = {"type": event_type, "timestamp": timestamp, "data": order_output(order)}
+        body = JSONRenderer().render(payload).decode()  # as the API renders an order
+        message_id = f"msg_{uuid.uuid4().hex}"
+        deliveries += [
+            Delivery(
+                endpoint_id=endpoint_id,
+                message_id=message_id,
+                event_type=event_type,
+                order_id=order.pk,
+                body=body,
+                created_at=now,
+                available_at=now,
+            )
+            for endpoint_id in endpoint_ids
+        ]
+    Delivery.objects.bulk_create(deliveries)
+    transaction.on_commit(wake_senders)
+
+
+_timestamp = UTCDateTimeField()
+
+
+def _event_type(from_status: str | None, to_status: str) -> str | None:
+    """The event a status change is, or None: a retry going back to PENDING (after a failed attempt, or an operator's
+    retry of a FAILED order) is none; the order's next event, order.processing, follows it."""
+    if from_status is None:
+        return "order.created"
+    if to_status == Order.Status.PENDING:
+        return None
+    return f"order.{to_status.lower()}"
+
+
+def deliveries_claim(
+    *, limit: int, busy: dict[uuid.UUID, int] | None = None, now: datetime | None = None
+) -> list[Attempt]:
+    """Lease up to limit due deliveries to this sender, oldest first, in one conditional UPDATE.
+
+    busy: requests this sender has in flight per endpoint; no endpoint gets more than WEBHOOK_ENDPOINT_CONCURRENCY.
+    Found without locks, so an idle sweep takes no write lock; then only those still due once locked are leased (on
+    PostgreSQL and MySQL rows another claim has locked are skipped; SQLite has one writer at a time).
+    """
+    now = now or timezone.now()
+    busy = busy or {}
+    cap = settings.WEBHOOK_ENDPOINT_CONCURRENCY
+    full = [endpoint_id for endpoint_id, count in busy.items() if count >= cap]
+    found = Delivery.objects.due(now).exclude(endpoint_id__in=full).order_by("pk").values_list("pk", "endpoint_id")
+    taken: dict[uuid.UUID, int] = dict(busy)
+    chosen = []
+    for pk, endpoint_id in found[:limit]:
+        if taken.get(endpoint_id, 0) < cap:
+            taken[endpoint_id] = taken.get(endpoint_id, 0) + 1
+            chosen.append(pk)
+    if not chosen:
+        return []
+    leased_until = now + timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS)
+    with transaction.atomic():
+        # The deliveries' rows alone are locked: locking their endpoint's too would make claims skip one another's
+        # endpoints (and MariaDB can't lock the rows of one table of a join).
+        pending = Delivery.objects.lease_free(now).filter(status=Delivery.Status.PENDING)
+        locked = pending.select_for_update(skip_locked=True).filter(pk__in=chosen).order_by("pk")
+        rows = list(locked.values_list("pk", "endpoint_id", "message_id", "body", "attempts"))
+        leased = pending.filter(pk__in=[row[0] for row in rows])
+        if leased.update(attempts=F("attempts") + 1, leased_until=leased_until) != len(rows):
+            raise RuntimeError("deliveries changed under their row locks")
+        endpoints = Endpoint.objects.filter(pk__in={row[1] for row in rows}).in_bulk()
+    return [
+        Attempt(
+            delivery_id=pk,
+            endpoint_id=endpoint_id,
+            url=endpoints[endpoint_id].url,
+            message_id=message_id,
+            body=body,
+            signing_secrets=_signing_secrets(endpoints[endpoint_id], now),
+            number=attempts + 1,
+            leased_until=leased_until,
+        )
+        for pk, endpoint_id, message_id, body, attempts in rows
+    ]
+
+
+def _signing_secrets(endpoint: Endpoint, now: datetime) -> list[str]:
+    """The endpoint's secret, and during a rotation's grace period the one before it."""
+    if endpoint.previous_secret and endpoint.previous_secret_expires_at > now:
+        return [endpoint.secret, endpoint.previous_secret]
+    return [endpoint.secret]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How an attempt went: the endpoint's status code, or None and why there was none."""
+
+    attempt: Attempt
+    status_code: int | None
+    error: str = ""
+
+
+def deliveries_record(*, outcomes: list[Outcome]) -> None:
+    """Record how several attempts went, each as delivery_record_attempt does, in one transaction."""
+    with transaction.atomic():
+        for outcome in outcomes:
+            delivery_record_attempt(attempt=outcome.attempt, status_code=outcome.status_code, error=outcome.error)
+
+
+def delivery_record_attempt(
+    *, attempt: Attempt, status_code: int | None, error: str = "", now: datetime | None = None
+) -> str | None:
+    """Record how an attempt went: a 2xx is SUCCEEDED; anything else is retried after the backoff, or FAILED after
+    WEBHOOK_MAX_ATTEMPTS. A failure also counts against its endpoint, which is disabled after WEBHOOK_DISABLE_AFTER of
+    failures without a success.
+
+    Returns the delivery's status, or None if the attempt's lease had been taken over (nothing is written then).
+    """
+    now = now or timezone.now()
+    succeeded = status_code is not None and 200 <= status_code < 300
+    outcome = {"leased_until": None, "last_status_code": status_code, "last_error": error[:MAX_ERROR]}
+    if succeeded:
+        outcome.update(status=Delivery.Status.SUCCEEDED, delivered_at=now)
+    elif attempt.number >= settings.WEBHOOK_MAX_ATTEMPTS:
+        outcome.update(status=Delivery.Status.FAILED)
+    else:
+        outcome.update(available_at=now + retry_delay(attempt.number))
+    with transaction.atomic():
+        # conditional UPDATE fenced by the lease: a sender whose lease was taken over writes nothing
+        owned = Delivery.objects.filter(
+            pk=attempt.delivery_id, status=Delivery.Status.PENDING, leased_until=attempt.leased_until
+        )
+        if not owned.update(**outcome):
+            return None
+        endpoint = Endpoint.objects.filter(pk=attempt.endpoint_id)
+        if succeeded:
+            endpoint.filter(failing_since__isnull=False).update(failing_since=None)
+        else:
+            endpoint.filter(failing_since__isnull=True).update(failing_since=now)
+            hours = settings.WEBHOOK_DISABLE_AFTER.total_seconds() / 3600
+            reason = f"Every attempt failed for {hours:g} hours; the last: {error}"
+            endpoint.filter(disabled_at__isnull=True, failing_since__lte=now - settings.WEBHOOK_DISABLE_AFTER).update(
+                disabled_at=now, disabled_reason=reason[:MAX_ERROR]
+            )
+    return outcome.get("status", Delivery.Status.PENDING)
+
+
+def delivery_redeliver(*, delivery_id: int) -> None:
+    """Send a FAILED delivery again, with all its attempts, as soon as a sender can; raises DeliveryNotFailed."""
+    now = timezone.now()
+    with transaction.atomic():
+        again = Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.FAILED).update(
+            status=Delivery.Status.PENDING, attempts=0, available_at=now
+        )
+        if not again:
+            raise DeliveryNotFailed(delivery_id)
+        transaction.on_commit(wake_senders)
+
+
+def retry_delay(attempt: int) -> timedelta:
+    """Exponential backoff after a failed attempt, with jitter, so deliveries failed together are not retried together:
+    about base, 2 x base, 4 x base, ..., at most WEBHOOK_RETRY_BACKOFF_MAX_SECONDS."""
+    backoff = min(
+        settings.WEBHOOK_RETRY_BACKOFF_SECONDS * 2 ** (attempt - 1), settings.WEBHOOK_RETRY_BACKOFF_MAX_SECONDS
+    )
+    return timedelta(seconds=backoff * random.uniform(0.8, 1.2))
