@@ -42,7 +42,7 @@ test: $(VENV)/.installed-dev $(MYSQL_DRIVER)
 	$(BIN)/pytest
 
 # The API suite, the recovery tests and the webhook sender and outbox again on PostgreSQL (the services tests run in
-# MariaDB and Redis).
+# `make test`, on PostgreSQL, MariaDB and Redis).
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 test-services: $(VENV)/.installed-dev $(MYSQL_DRIVER)
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest \
