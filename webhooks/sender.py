@@ -80,9 +80,16 @@ class DeliverySender:
     def in_flight(self) -> int:
         return len(self._sending)
 
+    @property
+    def alive(self) -> bool:
+        """The loop thread is running (it ends if a round fails outside the database calls)."""
+        return self._thread is not None and self._thread.is_alive()
+
     def _run(self) -> None:
         try:
             self._loop.run_until_complete(self._main())
+        except Exception:
+            logger.exception("the webhook sender stopped; deliveries wait for another process or a restart")
         finally:
             self._loop.close()
 

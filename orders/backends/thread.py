@@ -97,6 +97,8 @@ class ThreadBackend(BaseBackend):
             return "the order worker of this process is not running"
         if worker.running_longer_than(settings.ORDER_LEASE_SECONDS) >= worker.concurrency:
             return "every order in flight here has run past its lease: the processor hangs"
+        if (sender := self._sender) is None or not sender.alive:
+            return "the webhook sender of this process is not running"
         return None
 
     def stats(self) -> dict[str, int]:

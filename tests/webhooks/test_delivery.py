@@ -17,6 +17,7 @@ from orders.models import Order
 from orders.services import order_create, orders_claim
 from tests.helpers import free_port, wait_for
 from webhooks.models import Delivery, Endpoint
+from webhooks.sender import DeliverySender
 from webhooks.services import deliveries_claim, delivery_record_attempt, endpoint_create
 from webhooks.signing import new_secret
 
@@ -303,3 +304,18 @@ def test_the_admin_enables_a_disabled_endpoint_and_its_waiting_deliveries_go(sen
         "/admin/webhooks/endpoint/", {"action": "enable", "_selected_action": [endpoint.pk]}, follow=True
     )
     assert "1 endpoint(s) skipped: not disabled." in again.content.decode()
+
+
+def test_a_sender_whose_rounds_fail_says_why_in_the_log_and_to_readyz(start_worker, monkeypatch, client, caplog):
+    async def broken(self, database, client):
+        raise RuntimeError("a bug in the sender")
+
+    monkeypatch.setattr(DeliverySender, "_claim", broken)
+    backend = start_worker()
+
+    wait_for(lambda: backend.health() is not None)
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["problems"] == {"queue": "the webhook sender of this process is not running"}
+    [stopped] = [record for record in caplog.records if record.getMessage().startswith("the webhook sender stopped")]
+    assert stopped.exc_info[1].args == ("a bug in the sender",)
