@@ -1,4 +1,4 @@
-"""make bench: intake and its shortcuts, the pipeline, drains, memory and reads at scale, as ratios measured in one run.
+"""make bench: intake and its shortcuts, the pipeline, drains, webhooks, memory and reads at scale, side by side.
 
 Each run writes benchmarks/results/<time>.json and prints a table. These are benchmarks, not tests: the machines are
 shared and noisy, so every figure is a ratio of two measurements taken side by side, on the same server configuration.
@@ -72,6 +72,7 @@ SECTIONS = [
     "drain",
     "burst",
     "in_flight",
+    "webhooks",
     "celery",
     "scale",
     "memory",
@@ -84,7 +85,7 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=1_000_000, help="orders in the large table (scale)")
     parser.add_argument("--requests", type=int, default=300, help="timed requests per endpoint (scale)")
     parser.add_argument("--seconds", type=int, default=4, help="length of each throughput run (intake)")
-    parser.add_argument("--rounds", type=int, default=3, help="throughput runs per endpoint, taking turns (intake)")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each side, taking turns (intake, webhooks)")
     parser.add_argument("--sections", default=",".join(SECTIONS), help="which to run, comma-separated")
     args = parser.parse_args()
     missing = [tool for tool in ("wrk", "ab") if not shutil.which(tool)]
@@ -111,6 +112,8 @@ def main() -> None:
             report["burst"] = measure_bursts(workdir)
         if "in_flight" in sections:
             report["in_flight"] = measure_in_flight_memory(workdir)
+        if "webhooks" in sections:
+            report["webhooks"] = measure_webhooks(workdir, args.rounds)
         if "celery" in sections:
             report["celery"] = measure_celery_burst(workdir)
         if "scale" in sections:
@@ -564,6 +567,150 @@ def measure_in_flight_memory(workdir: Path, orders: int = 10_000) -> list[dict]:
         row(f"  the same with all {orders:,} in flight", rss["all"]),
         row("  MB per 1,000 orders in flight", (rss["all"] - rss["none"]) / (orders / 1000)),
     ]
+
+
+# Deliveries may go over plain http to the receiver on 127.0.0.1.
+WEBHOOKS_LOCAL = {"WEBHOOK_ALLOW_HTTP": "1", "WEBHOOK_ALLOW_PRIVATE_URLS": "1"}
+EVENTS_PER_ORDER = 3  # order.created, order.processing, order.completed
+# The webhooks section's runs: endpoints subscribed to every event, and the server's extra environment. "unsent"
+# writes every delivery and sends none (benchmarks/outbox.py): what the outbox costs apart from the sending.
+WEBHOOK_RUNS = {
+    "none": (0, {}),
+    "unsent": (2, {"ORDER_QUEUE_BACKEND": "benchmarks.outbox.UnsentBackend"}),
+    "sent": (2, {}),
+}
+
+
+def measure_webhooks(workdir: Path, rounds: int, orders: int = 1_000) -> list[dict]:
+    """The burst section's 1,000-order burst with no webhook endpoint, and with two subscribed to every event.
+
+    The runs take turns, `rounds` times each, each on a fresh database and server, and each figure is the median:
+    intake and drain side by side, and for the two endpoints, when the deliveries reached a receiver that answers at
+    once (benchmarks/webhooks.py, a process of its own) and how long each took from its event.
+    """
+    print("webhooks...", flush=True)
+    body = order_body(workdir)
+    with WebhookReceiver() as receiver:
+        ceiling = 5_000 / ab_seconds(receiver.port, "/ceiling", 5_000, 20, body)
+    runs: dict[str, list[dict]] = defaultdict(list)
+    for round_number in range(rounds):
+        for name, (endpoints, extra) in WEBHOOK_RUNS.items():
+            database, env = fresh_database(workdir, f"webhooks-{name}-{round_number}", **WEBHOOKS_LOCAL, **extra)
+            with WebhookReceiver() as receiver, Server(env) as server:
+                paths = [f"/{number}" for number in range(endpoints)]
+                for path in paths:
+                    subscribe(server.port, f"http://127.0.0.1:{receiver.port}{path}")
+                cpu_before = server.cpu_seconds()
+                intake = ab_seconds(server.port, "/api/orders/", orders, 1000, body)
+                last_201 = time.time()
+                drain, floor = drain_after(partial(sqlite3.connect, database, timeout=30), orders, last_201)
+                run = {"intake": orders / intake, "drain": drain, "floor": floor, "cpu_s": server.cpu_seconds()}
+                run["cpu_s"] -= cpu_before
+                with sqlite3.connect(database, timeout=30) as db:
+                    run["written"] = db.execute("SELECT COUNT(*) FROM webhooks_delivery").fetchone()[0]
+                if name == "sent":
+                    run |= deliveries_arrived(receiver, paths, orders * EVENTS_PER_ORDER, last_201)
+                    run["cpu_delivered_s"] = server.cpu_seconds() - cpu_before
+                runs[name].append(run)
+    none, unsent, sent = runs["none"], runs["unsent"], runs["sent"]
+    deliveries = orders * EVENTS_PER_ORDER * WEBHOOK_RUNS["sent"][0]
+    # What sending costs: the server's CPU until the last delivery, less the same burst's with the outbox unsent.
+    cpu_per_delivery = (median(sent, "cpu_delivered_s") - median(unsent, "cpu_s")) / deliveries * 1000
+    p50, p99 = median(sent, "p50_ms"), median(sent, "p99_ms")
+    rows = []
+    for name, label in (
+        ("none", f"no endpoint: {orders:,}-order burst (ab -c 1000)"),
+        ("unsent", "2 endpoints subscribed to *, deliveries unsent"),
+        ("sent", "2 endpoints subscribed to *, deliveries sent"),
+    ):
+        drain, floor = median(runs[name], "drain"), median(runs[name], "floor")
+        rows += [
+            row(f"{label}: orders/s accepted", median(runs[name], "intake")),
+            row("  last 201 -> last COMPLETED, s (floor: the longest order)", f"{drain:.2f} ({floor:.2f})"),
+            row("  server CPU s, first request -> last COMPLETED", median(runs[name], "cpu_s")),
+        ]
+    return [
+        *rows,
+        row("intake, sent / no endpoint (median of rounds)", paired_ratio(sent, none, "intake"), ">= 0.9"),
+        row("  unsent / no endpoint: the outbox's share", paired_ratio(unsent, none, "intake")),
+        row("drain, sent / no endpoint", paired_ratio(sent, none, "drain"), "<= 1.1"),
+        row("  unsent / no endpoint", paired_ratio(unsent, none, "drain")),
+        row("deliveries written by the unsent run (none sent)", median(unsent, "written"), f"== {deliveries}"),
+        row(f"{deliveries:,} deliveries: last arrived, s after the last 201", median(sent, "delivered")),
+        row("  deliveries/s, first arrival -> last", median(sent, "rate")),
+        row("  latency, event -> arrival, p50 / p99 ms", f"{p50:.0f} / {p99:.0f}"),
+        row("  server CPU ms per delivery sent (sent less unsent)", cpu_per_delivery),
+        row(
+            f"  missing: webhook-ids short of {orders * EVENTS_PER_ORDER:,} per endpoint, all rounds",
+            sum(run["missing"] for run in sent),
+            "== 0",
+        ),
+        row("  sent more than once, all rounds", sum(run["repeated"] for run in sent)),
+        row("receiver alone: requests/s (ab -c 20, a connection each)", ceiling),
+    ]
+
+
+def paired_ratio(runs: list[dict], others: list[dict], key: str) -> float:
+    """The median over rounds of one figure's ratio between two runs that took turns."""
+    return statistics.median(run[key] / other[key] for run, other in zip(runs, others, strict=True))
+
+
+def subscribe(port: int, url: str) -> None:
+    """Register a webhook endpoint for every event through the API, open in the bench."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/webhooks/",
+        json.dumps({"url": url, "events": ["*"]}).encode(),
+        {"Content-Type": "application/json"},
+    )
+    urllib.request.urlopen(request, timeout=10).close()
+
+
+def deliveries_arrived(receiver: "WebhookReceiver", paths: list[str], each: int, last_201: float) -> dict:
+    """Wait until `each` deliveries have arrived at each path, or 120 s; when the last came, and how long each took.
+
+    A delivery sent twice counts once, at its first arrival; its latency is that arrival minus its event's timestamp.
+    """
+    deadline = time.monotonic() + 120
+    while receiver.get("/count") < each * len(paths) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    arrived = receiver.get("/deliveries")
+    first: dict[tuple[str, str], dict] = {}
+    for delivery in arrived:
+        first.setdefault((delivery["endpoint"], delivery["id"]), delivery)
+    if not first:
+        raise RuntimeError("no webhook delivery arrived")
+    per_path = defaultdict(int)
+    for path, _ in first:
+        per_path[path] += 1
+    arrivals = sorted(delivery["arrived"] for delivery in first.values())
+    latencies = sorted((delivery["arrived"] - delivery["at"]) * 1000 for delivery in first.values())
+    return {
+        "delivered": arrivals[-1] - last_201,
+        "rate": len(arrivals) / (arrivals[-1] - arrivals[0]),
+        "p50_ms": statistics.median(latencies),
+        "p99_ms": latencies[int(len(latencies) * 0.99)],
+        "missing": sum(max(0, each - per_path[path]) for path in paths),
+        "repeated": len(arrived) - len(first),
+    }
+
+
+class WebhookReceiver:
+    """benchmarks/webhooks.py on a port of its own, stopped by its PID."""
+
+    def __enter__(self):
+        command = [sys.executable, "-m", "benchmarks.webhooks"]
+        self.process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True, start_new_session=True)
+        self.port = int(self.process.stdout.readline())
+        return self
+
+    def __exit__(self, *exc_info):
+        os.killpg(self.process.pid, signal.SIGTERM)
+        self.process.wait(30)
+        self.process.stdout.close()
+
+    def get(self, path: str):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=30) as response:
+            return json.load(response)
 
 
 def measure_celery_burst(workdir: Path, orders: int = 1_000) -> list[dict]:
