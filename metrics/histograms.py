@@ -27,6 +27,11 @@ HISTOGRAMS = {
     "queue_wait": Histogram("queue_wait_seconds", "Queue wait", WAIT_BUCKETS),
     "end_to_end": Histogram("end_to_end_seconds", "End to end", WAIT_BUCKETS),
 }
+# A webhook delivery's latency: from the event to its 2xx, retries and backoff included. Its key in the "webhooks"
+# object of /api/metrics/; Prometheus calls it webhook_delivery_latency_seconds.
+DELIVERY_LATENCY = "delivery_latency"
+WEBHOOK_HISTOGRAMS = {DELIVERY_LATENCY: Histogram("latency", "Delivery latency", WAIT_BUCKETS)}
+_ALL_HISTOGRAMS = {**HISTOGRAMS, **WEBHOOK_HISTOGRAMS}
 
 
 @dataclass(frozen=True)
@@ -48,23 +53,28 @@ def latencies(completion: Completion) -> dict[str, timedelta]:
 
 
 def observations(completion: Completion) -> list[tuple[str, int, int]]:
-    """(histogram, whole microseconds, bucket) for each latency a completed order contributes.
+    """(histogram, whole microseconds, bucket) for each latency a completed order contributes."""
+    return [observation(name, duration) for name, duration in latencies(completion).items()]
+
+
+def observation(name: str, duration: timedelta) -> tuple[str, int, int]:
+    """(histogram, whole microseconds, bucket) of one latency.
 
     The bucket is the first whose upper bound the duration does not exceed, or the +Inf bucket after them.
     """
-    return [
-        (name, micros := duration // _MICROSECOND, bisect_left(_BOUNDS_US[name], micros))
-        for name, duration in latencies(completion).items()
-    ]
+    micros = duration // _MICROSECOND
+    return name, micros, bisect_left(_BOUNDS_US[name], micros)
 
 
 _MICROSECOND = timedelta(microseconds=1)
-_BOUNDS_US = {name: [round(bound * 1_000_000) for bound in histogram.bounds] for name, histogram in HISTOGRAMS.items()}
+_BOUNDS_US = {
+    name: [round(bound * 1_000_000) for bound in histogram.bounds] for name, histogram in _ALL_HISTOGRAMS.items()
+}
 
 
 def histogram_buckets(name: str, counters: dict[str, int]) -> list[int]:
     """Observations per bucket (not cumulative), the +Inf bucket last."""
-    return [counters.get(f"{name}.bucket.{index}", 0) for index in range(len(HISTOGRAMS[name].bounds) + 1)]
+    return [counters.get(f"{name}.bucket.{index}", 0) for index in range(len(_ALL_HISTOGRAMS[name].bounds) + 1)]
 
 
 def histogram_summary(name: str, counters: dict[str, int]) -> dict:
@@ -72,7 +82,7 @@ def histogram_summary(name: str, counters: dict[str, int]) -> dict:
 
     buckets are cumulative, as in Prometheus: {"le": "0.5", "count": observations <= 0.5 s}, "+Inf" last.
     """
-    bounds, buckets = HISTOGRAMS[name].bounds, histogram_buckets(name, counters)
+    bounds, buckets = _ALL_HISTOGRAMS[name].bounds, histogram_buckets(name, counters)
     count, total = sum(buckets), counters.get(f"{name}.sum_us", 0) / 1e6
     largest = counters.get(f"{name}.max_us", 0) / 1e6
     summary = {"count": count, "sum": total, "avg": total / count if count else None}

@@ -3,7 +3,7 @@
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-from metrics.histograms import HISTOGRAMS
+from metrics.histograms import HISTOGRAMS, WEBHOOK_HISTOGRAMS
 
 
 def render_prometheus(snapshot: dict) -> bytes:
@@ -59,6 +59,26 @@ class SnapshotCollector:
             yield HistogramMetricFamily(
                 f"order_{name}_seconds",
                 f"{name.replace('_', ' ').capitalize()} of completed orders.",
+                buckets=[(bucket["le"], bucket["count"]) for bucket in summary["buckets"]],
+                sum_value=summary["sum"],
+            )
+        webhooks = snapshot["webhooks"]
+        deliveries = GaugeMetricFamily(
+            "webhook_deliveries", "Webhook deliveries in each status now.", labels=["status"]
+        )
+        for name, count in webhooks["deliveries"].items():
+            deliveries.add_metric([name.upper()], count)
+        yield deliveries
+        yield GaugeMetricFamily(
+            "webhook_delivery_attempts",
+            "Attempts recorded on the webhook deliveries now; a redelivery or a deleted endpoint lowers it.",
+            value=webhooks["attempts"],
+        )
+        for name, histogram in WEBHOOK_HISTOGRAMS.items():
+            summary = webhooks[histogram.field]
+            yield HistogramMetricFamily(
+                f"webhook_{name}_seconds",
+                "From an order event to its webhook's 2xx, of succeeded deliveries.",
                 buckets=[(bucket["le"], bucket["count"]) for bucket in summary["buckets"]],
                 sum_value=summary["sum"],
             )

@@ -5,11 +5,12 @@ from datetime import datetime, timedelta
 from django.db.models import Max, Sum
 from django.utils import timezone
 
-from metrics.histograms import HISTOGRAMS, histogram_summary
+from metrics.histograms import DELIVERY_LATENCY, HISTOGRAMS, histogram_summary
 from metrics.models import CompletedMinute, Counter
 from metrics.process import process_stats
-from metrics.services import minute_of, status_counter
+from metrics.services import DELIVERY_ATTEMPTS, delivery_status_counter, minute_of, status_counter
 from orders.models import Order
+from webhooks.models import Delivery
 
 CHART_MINUTES = 30
 
@@ -48,6 +49,13 @@ def metrics_snapshot() -> dict:
         },
         "failure_rate": failed / (completed + failed) if completed + failed else 0.0,
         "retries_total": counters.get("retries_total", 0),
+        "webhooks": {
+            "deliveries": {
+                status.lower(): counters.get(delivery_status_counter(status), 0) for status in Delivery.Status.values
+            },
+            "attempts": counters.get(DELIVERY_ATTEMPTS, 0),
+            "latency": histogram_summary(DELIVERY_LATENCY, counters),
+        },
         "process": process_stats(),
         "generated_at": now,
     }

@@ -4,10 +4,11 @@ from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
 from orders.models import Order
+from webhooks.models import Delivery
 
 
 class HistogramSerializer(serializers.Serializer):
-    """Latency of completed orders in seconds; null until the first completion."""
+    """Latency in seconds, of completed orders or delivered webhooks; null until the first."""
 
     count = serializers.IntegerField()
     sum = serializers.FloatField()
@@ -45,6 +46,19 @@ class ProcessSerializer(serializers.Serializer):
     in_flight = serializers.IntegerField(help_text="Orders its worker runs now.")
 
 
+class WebhooksSerializer(serializers.Serializer):
+    """Webhook deliveries, counted as the deliveries table holds them now."""
+
+    deliveries = inline_serializer(
+        "DeliveriesByStatus", {status.lower(): serializers.IntegerField() for status in Delivery.Status.values}
+    )
+    attempts = serializers.IntegerField(
+        help_text="Attempts recorded on the deliveries: a redelivery starts its count again, a deleted endpoint takes "
+        "its deliveries' with it."
+    )
+    latency = HistogramSerializer(help_text="From the event to its 2xx, retries included, of succeeded deliveries.")
+
+
 class MetricsOutputSerializer(serializers.Serializer):
     """GET /api/metrics/."""
 
@@ -65,5 +79,6 @@ class MetricsOutputSerializer(serializers.Serializer):
     throughput = ThroughputSerializer()
     failure_rate = serializers.FloatField()
     retries_total = serializers.IntegerField()
+    webhooks = WebhooksSerializer()
     process = ProcessSerializer()
     generated_at = serializers.DateTimeField()

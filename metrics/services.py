@@ -1,4 +1,5 @@
-"""Writes to metric rows: called by orders.services inside the transaction of the change they count."""
+"""Writes to metric rows: called by orders.services and webhooks.services inside the transaction of the change they
+count."""
 
 import threading
 from collections import defaultdict
@@ -10,16 +11,26 @@ from django.conf import settings
 from django.db import NotSupportedError, connection, transaction
 from django.utils import timezone
 
-from metrics.histograms import Completion, observations
+from metrics.histograms import DELIVERY_LATENCY, Completion, observation, observations
 from metrics.models import CompletedMinute, Counter
 from orders.models import Order
+from webhooks.models import Delivery
 
 # How long per-minute completions are kept; the dashboard shows the last 30 minutes.
 RETENTION = timedelta(hours=1)
 
 
+# Attempts recorded on the deliveries there are now: a redelivery starts its count again, a deleted endpoint takes its
+# deliveries' with it, as the deliveries table does.
+DELIVERY_ATTEMPTS = "delivery_attempts"
+
+
 def status_counter(status: str) -> str:
     return f"status.{status}"
+
+
+def delivery_status_counter(status: str) -> str:
+    return f"deliveries.{status}"
 
 
 def metrics_record_transitions(
@@ -35,26 +46,95 @@ def metrics_record_transitions(
     One upsert per shard, now, or at the end of the metrics_batch() this runs in; retried marks failed attempts that
     will run again.
     """
-    changes = getattr(_batch, "changes", None) or _Changes()
-    for index, order_id in enumerate(order_ids):
-        shard = shard_of(order_id)
+    with _counting() as changes:
+        for index, order_id in enumerate(order_ids):
+            shard = shard_of(order_id)
+            deltas = changes.deltas[shard]
+            deltas[status_counter(to_status)] += 1
+            if from_status is not None:
+                deltas[status_counter(from_status)] -= 1
+            if retried:
+                deltas["retries_total"] += 1
+            if to_status == Order.Status.FAILED:
+                deltas["failed_total"] += 1
+            if completions is not None:
+                for seen in observations(completions[index]):
+                    changes.observe(shard, seen)
+                changes.minutes[shard][minute_of(completions[index].completed_at)] += 1
+
+
+def metrics_record_deliveries(
+    *,
+    order_ids: list[UUID],
+    from_status: str | None = None,
+    to_status: str | None = None,
+    attempts: list[int] | None = None,
+    latencies: list[timedelta] | None = None,
+) -> None:
+    """Count a change of several webhook deliveries, one per order id (a delivery counts on its order's shard).
+
+    from_status None: new deliveries; to_status None: no status change. attempts: attempts added to each (negative
+    when a redelivery forgets them); latencies: from the event to the 2xx, of deliveries that just succeeded.
+    """
+    with _counting() as changes:
+        for index, order_id in enumerate(order_ids):
+            shard = shard_of(order_id)
+            deltas = changes.deltas[shard]
+            if to_status is not None:
+                deltas[delivery_status_counter(to_status)] += 1
+                if from_status is not None:
+                    deltas[delivery_status_counter(from_status)] -= 1
+            if attempts is not None:
+                deltas[DELIVERY_ATTEMPTS] += attempts[index]
+            if latencies is not None:
+                changes.observe(shard, observation(DELIVERY_LATENCY, latencies[index]))
+
+
+def metrics_record_deliveries_removed(*, deliveries: list[Delivery]) -> None:
+    """Uncount deliveries deleted in the caller's transaction (with their endpoint): statuses, attempts, latencies.
+
+    A maximum can't be lowered by adding: where a deleted delivery may have held its shard's, the shard's maximum is
+    recomputed from the deliveries left, once write() holds its row, so a writer raising it meanwhile waits and raises
+    it after.
+    """
+    changes = _Changes()
+    removed_max: dict[int, int] = {}
+    for delivery in deliveries:
+        shard = shard_of(delivery.order_id)
         deltas = changes.deltas[shard]
-        deltas[status_counter(to_status)] += 1
-        if from_status is not None:
-            deltas[status_counter(from_status)] -= 1
-        if retried:
-            deltas["retries_total"] += 1
-        if to_status == Order.Status.FAILED:
-            deltas["failed_total"] += 1
-        if completions is not None:
-            maxima = changes.maxima[shard]
-            for name, micros, bucket in observations(completions[index]):
-                deltas[f"{name}.sum_us"] += micros
-                deltas[f"{name}.bucket.{bucket}"] += 1
-                maxima[f"{name}.max_us"] = max(maxima[f"{name}.max_us"], micros)
-            changes.minutes[shard][minute_of(completions[index].completed_at)] += 1
-    if changes is not getattr(_batch, "changes", None):
-        changes.write()
+        deltas[delivery_status_counter(delivery.status)] -= 1
+        deltas[DELIVERY_ATTEMPTS] -= delivery.attempts
+        if delivery.status == Delivery.Status.SUCCEEDED:
+            name, micros, bucket = observation(DELIVERY_LATENCY, delivery.delivered_at - delivery.created_at)
+            deltas[f"{name}.sum_us"] -= micros
+            deltas[f"{name}.bucket.{bucket}"] -= 1
+            changes.maxima[shard][f"{name}.max_us"] = 0  # locks the row without raising it
+            removed_max[shard] = max(removed_max.get(shard, 0), micros)
+    changes.write()
+    max_name = f"{DELIVERY_LATENCY}.max_us"
+    stored = Counter.objects.filter(name=max_name, shard__in=removed_max).values_list("shard", "value")
+    stale = {shard for shard, value in stored if removed_max[shard] >= value}
+    if not stale:
+        return
+    left: dict[int, int] = dict.fromkeys(stale, 0)
+    succeeded = Delivery.objects.filter(status=Delivery.Status.SUCCEEDED).order_by()
+    fields = ("order_id", "created_at", "delivered_at")
+    for order_id, created_at, delivered_at in succeeded.values_list(*fields).iterator(chunk_size=5000):
+        if (shard := shard_of(order_id)) in left:
+            left[shard] = max(left[shard], observation(DELIVERY_LATENCY, delivered_at - created_at)[1])
+    for shard, value in left.items():
+        Counter.objects.filter(name=max_name, shard=shard).update(value=value)
+
+
+@contextmanager
+def _counting():
+    """The changes to add to: those of the metrics_batch() this runs in, or new ones written when the block ends."""
+    if (batched := getattr(_batch, "changes", None)) is not None:
+        yield batched
+        return
+    changes = _Changes()
+    yield changes
+    changes.write()
 
 
 @contextmanager
@@ -86,6 +166,13 @@ class _Changes:
         self.maxima: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.minutes: dict[int, dict[datetime, int]] = defaultdict(lambda: defaultdict(int))
 
+    def observe(self, shard: int, seen: tuple[str, int, int]) -> None:
+        """Add one latency (histogram, microseconds, bucket) to its histogram's sum, bucket and maximum."""
+        name, micros, bucket = seen
+        self.deltas[shard][f"{name}.sum_us"] += micros
+        self.deltas[shard][f"{name}.bucket.{bucket}"] += 1
+        self.maxima[shard][f"{name}.max_us"] = max(self.maxima[shard][f"{name}.max_us"], micros)
+
     def write(self) -> None:
         # Shards in order, counters before minutes (the order metrics_rebuild locks the tables in): no deadlocks.
         for shard, deltas in sorted(self.deltas.items()):
@@ -103,7 +190,8 @@ class _Changes:
 
 
 def metrics_rebuild() -> int:
-    """Recompute every metric row from the orders table; returns how many rows it had to change (0 when exact)."""
+    """Recompute every metric row from the orders and deliveries tables; returns how many rows it had to change (0 when
+    exact)."""
     if connection.vendor == "mysql":
         return _rebuild_by_adding_the_drift()
     with transaction.atomic():
@@ -124,10 +212,10 @@ def _rebuild_by_adding_the_drift() -> int:
     """metrics_rebuild on MySQL, where nothing can hold writers off without deadlocking them: LOCK TABLES takes the
     metric tables before the orders table, a writer the other way round.
 
-    Instead, one snapshot of the orders and the metric rows (REPEATABLE READ reads all of them as of one moment, and
-    every writer changes an order and its counts in one transaction) shows how far each row has drifted. The drift is
-    then added with the writers' own upserts, on top of whatever they added meanwhile. A named lock keeps a second
-    rebuild from adding the same drift again.
+    Instead, one snapshot of the orders, the deliveries and the metric rows (REPEATABLE READ reads all of them as of
+    one moment, and every writer changes an order or a delivery and its counts in one transaction) shows how far each
+    row has drifted. The drift is then added with the writers' own upserts, on top of whatever they added meanwhile. A
+    named lock keeps a second rebuild from adding the same drift again.
     """
     with connection.cursor() as cursor:
         cursor.execute("SELECT GET_LOCK('metrics_rebuild', 600)")
@@ -238,7 +326,8 @@ def _prune_minutes(latest: datetime) -> None:
 
 
 def _recount() -> tuple[dict, dict]:
-    """Every counter and per-minute row, as the incremental updates would have left them, from the orders table."""
+    """Every counter and per-minute row, as the incremental updates would have left them, from the orders and
+    deliveries tables."""
     counters: dict[tuple[str, int], int] = defaultdict(int)
     minutes: dict[tuple[datetime, int], int] = defaultdict(int)
     recent = retention_start(timezone.now())
@@ -253,13 +342,28 @@ def _recount() -> tuple[dict, dict]:
         final_attempt = status in (Order.Status.PROCESSING, Order.Status.COMPLETED, Order.Status.FAILED)
         counters["retries_total", shard] += attempts - final_attempt
         if status == Order.Status.COMPLETED:
-            for name, micros, bucket in observations(Completion(created_at, started_at, completed_at)):
-                counters[f"{name}.sum_us", shard] += micros
-                counters[f"{name}.bucket.{bucket}", shard] += 1
-                counters[f"{name}.max_us", shard] = max(counters[f"{name}.max_us", shard], micros)
+            for seen in observations(Completion(created_at, started_at, completed_at)):
+                _recount_observation(counters, shard, seen)
             if completed_at >= recent:
                 minutes[minute_of(completed_at), shard] += 1
+    fields = ("order_id", "status", "attempts", "created_at", "delivered_at")
+    for order_id, status, attempts, created_at, delivered_at in (
+        Delivery.objects.order_by().values_list(*fields).iterator(chunk_size=5000)
+    ):
+        shard = shard_of(order_id)
+        counters[delivery_status_counter(status), shard] += 1
+        counters[DELIVERY_ATTEMPTS, shard] += attempts
+        if status == Delivery.Status.SUCCEEDED:
+            _recount_observation(counters, shard, observation(DELIVERY_LATENCY, delivered_at - created_at))
     return counters, minutes
+
+
+def _recount_observation(counters: dict[tuple[str, int], int], shard: int, seen: tuple[str, int, int]) -> None:
+    """Add one latency to the recounted sum, bucket and maximum of its histogram, as _Changes.observe does."""
+    name, micros, bucket = seen
+    counters[f"{name}.sum_us", shard] += micros
+    counters[f"{name}.bucket.{bucket}", shard] += 1
+    counters[f"{name}.max_us", shard] = max(counters[f"{name}.max_us", shard], micros)
 
 
 def _replace(model, key_fields: tuple[str, str], value_field: str, wanted: dict) -> int:

@@ -12,6 +12,7 @@ from django.db.models import F
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 
+from metrics.services import metrics_batch, metrics_record_deliveries, metrics_record_deliveries_removed
 from orders.models import Order
 from orders.serializers import UTCDateTimeField, order_output
 from webhooks.addresses import check_url
@@ -52,10 +53,23 @@ def endpoint_create(*, url: str, events: list[str], description: str = "") -> En
 
 
 def endpoint_delete(*, endpoint_id: uuid.UUID) -> None:
-    """Remove an endpoint and its deliveries, sent or not; raises Endpoint.DoesNotExist."""
-    deleted, _ = Endpoint.objects.filter(pk=endpoint_id).delete()
-    if not deleted:
-        raise Endpoint.DoesNotExist(endpoint_id)
+    """Remove an endpoint and its deliveries, sent or not, and uncount them; raises Endpoint.DoesNotExist."""
+    with transaction.atomic():
+        # Its deliveries' rows before its own, in delivery_record_attempt's order; once the endpoint's row is locked
+        # no delivery can be added to it, and the second read finds those added before.
+        _lock_deliveries(endpoint_id)
+        if not Endpoint.objects.select_for_update().filter(pk=endpoint_id).values_list("pk"):
+            raise Endpoint.DoesNotExist(endpoint_id)
+        deliveries = _lock_deliveries(endpoint_id)
+        Delivery.objects.filter(endpoint_id=endpoint_id).delete()
+        metrics_record_deliveries_removed(deliveries=deliveries)
+        Endpoint.objects.filter(pk=endpoint_id).delete()
+
+
+def _lock_deliveries(endpoint_id: uuid.UUID) -> list[Delivery]:
+    """An endpoint's deliveries, locked, with what their metrics count; a locking read, so MySQL reads the newest."""
+    fields = ("order_id", "status", "attempts", "created_at", "delivered_at")
+    return list(Delivery.objects.select_for_update().filter(endpoint_id=endpoint_id).order_by("pk").only(*fields))
 
 
 def endpoint_rotate_secret(*, endpoint_id: uuid.UUID, now: datetime | None = None) -> Endpoint:
@@ -128,6 +142,9 @@ def webhooks_record_transitions(
             for endpoint_id in endpoint_ids
         ]
     Delivery.objects.bulk_create(deliveries)
+    metrics_record_deliveries(
+        order_ids=[delivery.order_id for delivery in deliveries], to_status=Delivery.Status.PENDING
+    )
     transaction.on_commit(wake_senders)
 
 
@@ -172,10 +189,11 @@ def deliveries_claim(
         # endpoints (and MariaDB can't lock the rows of one table of a join).
         pending = Delivery.objects.lease_free(now).filter(status=Delivery.Status.PENDING)
         locked = pending.select_for_update(skip_locked=True).filter(pk__in=chosen).order_by("pk")
-        rows = list(locked.values_list("pk", "endpoint_id", "message_id", "body", "attempts"))
+        rows = list(locked.values_list("pk", "endpoint_id", "message_id", "body", "attempts", "order_id"))
         leased = pending.filter(pk__in=[row[0] for row in rows])
         if leased.update(attempts=F("attempts") + 1, leased_until=leased_until) != len(rows):
             raise RuntimeError("deliveries changed under their row locks")
+        metrics_record_deliveries(order_ids=[row[5] for row in rows], attempts=[1] * len(rows))
         endpoints = Endpoint.objects.filter(pk__in={row[1] for row in rows}).in_bulk()
     return [
         Attempt(
@@ -188,7 +206,7 @@ def deliveries_claim(
             number=attempts + 1,
             leased_until=leased_until,
         )
-        for pk, endpoint_id, message_id, body, attempts in rows
+        for pk, endpoint_id, message_id, body, attempts, _order_id in rows
     ]
 
 
@@ -210,7 +228,7 @@ class Outcome:
 
 def deliveries_record(*, outcomes: list[Outcome]) -> None:
     """Record how several attempts went, each as delivery_record_attempt does, in one transaction."""
-    with transaction.atomic():
+    with transaction.atomic(), metrics_batch():
         for outcome in outcomes:
             delivery_record_attempt(attempt=outcome.attempt, status_code=outcome.status_code, error=outcome.error)
 
@@ -250,6 +268,14 @@ def delivery_record_attempt(
             endpoint.filter(disabled_at__isnull=True, failing_since__lte=now - settings.WEBHOOK_DISABLE_AFTER).update(
                 disabled_at=now, disabled_reason=reason[:MAX_ERROR]
             )
+        if "status" in outcome:  # counter rows locked last, as endpoint_delete locks them: no deadlock
+            order_id, created_at = Delivery.objects.values_list("order_id", "created_at").get(pk=attempt.delivery_id)
+            metrics_record_deliveries(
+                order_ids=[order_id],
+                from_status=Delivery.Status.PENDING,
+                to_status=outcome["status"],
+                latencies=[now - created_at] if succeeded else None,
+            )
     return outcome.get("status", Delivery.Status.PENDING)
 
 
@@ -257,11 +283,18 @@ def delivery_redeliver(*, delivery_id: int) -> None:
     """Send a FAILED delivery again, with all its attempts, as soon as a sender can; raises DeliveryNotFailed."""
     now = timezone.now()
     with transaction.atomic():
-        again = Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.FAILED).update(
-            status=Delivery.Status.PENDING, attempts=0, available_at=now
-        )
-        if not again:
+        # Locked, so the attempts it forgets are the ones its metrics take back.
+        failed = Delivery.objects.select_for_update().filter(pk=delivery_id, status=Delivery.Status.FAILED)
+        found = failed.values_list("order_id", "attempts").first()
+        if found is None or not failed.update(status=Delivery.Status.PENDING, attempts=0, available_at=now):
             raise DeliveryNotFailed(delivery_id)
+        order_id, attempts = found
+        metrics_record_deliveries(
+            order_ids=[order_id],
+            from_status=Delivery.Status.FAILED,
+            to_status=Delivery.Status.PENDING,
+            attempts=[-attempts],
+        )
         transaction.on_commit(wake_senders)
 
 

@@ -32,3 +32,23 @@ def test_with_the_api_closed_the_dashboard_is_for_staff_signed_in_to_the_admin(c
     assert (anonymous.status_code, anonymous["Location"]) == (302, login_page)
     assert (customer.status_code, customer["Location"]) == (302, login_page)
     assert client.get("/dashboard/").status_code == 200
+
+
+def test_every_number_on_the_dashboard_is_in_the_json_webhooks_included(client):
+    html = client.get("/dashboard/").content.decode()
+    metrics = client.get("/api/metrics/").json()
+
+    paths = re.findall(r'data-metric="([^"]+)"', html)
+    assert {
+        "webhooks.deliveries.pending",
+        "webhooks.deliveries.succeeded",
+        "webhooks.deliveries.failed",
+        "webhooks.latency.p50",
+        "webhooks.latency.p99",
+    } <= set(paths)
+    for path in paths:
+        value = metrics
+        for key in path.split("."):
+            assert key in value, path  # the page's render() reads it from /api/metrics/
+            value = value[key]
+    assert "<h2>Webhooks</h2>" in html

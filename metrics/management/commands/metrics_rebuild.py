@@ -1,4 +1,4 @@
-"""Recompute every metric row from the orders table."""
+"""Recompute every metric row from the orders and deliveries tables."""
 
 from django.core.management.base import BaseCommand
 
@@ -8,7 +8,7 @@ from metrics.services import metrics_rebuild
 class Command(BaseCommand):
     """A repair and audit tool: on a healthy system it changes nothing, and says so."""
 
-    help = "Recompute every metric row from the orders table and report how many rows were wrong."
+    help = "Recompute every metric row from the orders and deliveries tables and report how many rows were wrong."
 
     def handle(self, *args, **options):
         changed = metrics_rebuild()
