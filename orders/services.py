@@ -17,7 +17,7 @@ from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from metrics.histograms import Completion
-from metrics.services import metrics_record_transitions
+from metrics.services import metrics_batch, metrics_record_transitions
 from order_system.db import GroupCommit
 from orders.models import TRANSITIONS, IdempotencyKey, Order
 from orders.processors import OrderSnapshot
@@ -132,14 +132,17 @@ def _insert_orders(new_orders: list[_NewOrder]) -> None:
     ]:
         IdempotencyKey.objects.bulk_create(keys)
     order_ids = [new.order.pk for new in new_orders]
-    metrics_record_transitions(order_ids=order_ids, from_status=None, to_status=Order.Status.PENDING)
-    webhooks_record_transitions(
-        order_ids=order_ids,
-        from_status=None,
-        to_status=Order.Status.PENDING,
-        now=now,
-        orders=[new.order for new in new_orders],
-    )
+    # One upsert for the orders' counts and their deliveries', its rows locked in the one order every writer keeps, and
+    # after the deliveries (which hold their endpoints' rows): a second upsert would lock rows out of that order.
+    with metrics_batch():
+        metrics_record_transitions(order_ids=order_ids, from_status=None, to_status=Order.Status.PENDING)
+        webhooks_record_transitions(
+            order_ids=order_ids,
+            from_status=None,
+            to_status=Order.Status.PENDING,
+            now=now,
+            orders=[new.order for new in new_orders],
+        )
 
 
 # Concurrent requests' orders share one transaction: SQLite lets one writer in at a time, so under load the
@@ -355,7 +358,9 @@ def _transition(
     if not moves:
         return
     order_ids = [move.order_id for move in moves]
-    with transaction.atomic(savepoint=False):  # whatever it raises rolls back the caller's whole transaction
+    # One upsert for the counts, after the deliveries, as in _insert_orders; whatever it raises rolls back the
+    # caller's whole transaction.
+    with transaction.atomic(savepoint=False), metrics_batch():
         moved = Order.objects.filter(guard or Q(), pk__in=order_ids, status=from_status).update(
             status=to_status, updated_at=now, **changes
         )

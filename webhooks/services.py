@@ -62,8 +62,9 @@ def endpoint_delete(*, endpoint_id: uuid.UUID) -> None:
             raise Endpoint.DoesNotExist(endpoint_id)
         deliveries = _lock_deliveries(endpoint_id)
         Delivery.objects.filter(endpoint_id=endpoint_id).delete()
-        metrics_record_deliveries_removed(deliveries=deliveries)
         Endpoint.objects.filter(pk=endpoint_id).delete()
+        # Counter rows last, as every writer locks them: the deletes above may wait on other deliveries' rows.
+        metrics_record_deliveries_removed(deliveries=deliveries)
 
 
 def _lock_deliveries(endpoint_id: uuid.UUID) -> list[Delivery]:
@@ -114,11 +115,13 @@ def webhooks_record_transitions(
     event_type = _event_type(from_status, to_status)
     if event_type is None:
         return
-    endpoint_ids = [
+    # In key order: inserting a delivery locks its endpoint's row (the foreign key's check), and every transaction
+    # that locks endpoint rows takes them in this order (deliveries_record), so none waits on another in a circle.
+    endpoint_ids = sorted(
         pk
         for pk, events in Endpoint.objects.enabled().values_list("pk", "events")
         if ALL_EVENTS in events or event_type in events
-    ]
+    )
     if not endpoint_ids:
         return
     if orders is None:
@@ -229,7 +232,8 @@ class Outcome:
 def deliveries_record(*, outcomes: list[Outcome]) -> None:
     """Record how several attempts went, each as delivery_record_attempt does, in one transaction."""
     with transaction.atomic(), metrics_batch():
-        for outcome in outcomes:
+        # Endpoint by endpoint, in key order, as the outbox locks them: a failure or success updates its endpoint's row.
+        for outcome in sorted(outcomes, key=lambda outcome: (outcome.attempt.endpoint_id, outcome.attempt.delivery_id)):
             delivery_record_attempt(attempt=outcome.attempt, status_code=outcome.status_code, error=outcome.error)
 
 
