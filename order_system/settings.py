@@ -389,7 +389,7 @@ WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", False)
 # Where the example processor, orders.examples.charge_payment, charges orders (docs/processors.md).
 PAYMENT_SERVICE_URL = os.environ.get("PAYMENT_SERVICE_URL", "")
 
-# Celery mode (order_system/celery.py; acks_late is set on the task itself, in orders/tasks.py).
+# Celery mode (order_system/celery.py; acks_late is set on the tasks themselves, DURABLE_TASK there).
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
 # Deployments sharing a broker each need a queue of their own: a worker takes every task on its queue, and one whose
 # database does not hold the order drops it.

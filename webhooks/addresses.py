@@ -1,10 +1,10 @@
-"""The SSRF guard for outgoing webhooks: which URLs may be registered, and the clients every delivery is sent with.
+"""The SSRF guard for outgoing webhooks: which URLs may be registered, and the client every delivery is sent with.
 
 A URL's host is checked when the URL is registered, and again each time a delivery connects: whoever owns the name may
-point it at a private address after registration (DNS rebinding), so the first check alone proves nothing. The clients
-connect to the very addresses they checked, never to the name, so no second lookup can answer differently; TLS still
+point it at a private address after registration (DNS rebinding), so the first check alone proves nothing. The client
+connects to the very addresses it checked, never to the name, so no second lookup can answer differently; TLS still
 verifies the certificate against the URL's host name. Redirects are not followed, and no proxy named in the environment
-is used (each client is given its transport), since a proxy would make the connection out of the guard's reach.
+is used (the client is given its transport), since a proxy would make the connection out of the guard's reach.
 """
 
 import ipaddress
@@ -50,7 +50,7 @@ def check_url(url: str) -> None:
     user:password part, and every address its host resolves to is public (any address, with WEBHOOK_ALLOW_PRIVATE_URLS).
     """
     try:
-        parts = httpx.URL(url)  # the parser the clients use, so both read the same host
+        parts = httpx.URL(url)  # the parser the client uses, so both read the same host
     except httpx.InvalidURL:
         raise ForbiddenAddress("not a valid URL") from None
     if settings.WEBHOOK_ALLOW_HTTP:
@@ -64,7 +64,7 @@ def check_url(url: str) -> None:
         raise ForbiddenAddress("webhook URLs may not contain a user name or password")
     if settings.WEBHOOK_ALLOW_PRIVATE_URLS:
         return  # any address may be called: nothing to look up
-    host = parts.raw_host.decode("ascii")  # what the clients resolve: an international name in its ASCII form
+    host = parts.raw_host.decode("ascii")  # what the client resolves: an international name in its ASCII form
     try:
         addresses = resolve(host)
     except OSError:
@@ -86,13 +86,6 @@ def guarded_client(*, timeout: float) -> httpx.AsyncClient:
     # built is replaced with one like it on the guarded backend. tests/webhooks pins the attribute down.
     transport._pool = httpcore.AsyncConnectionPool(network_backend=AsyncGuardedBackend(), **pool_options())
     return httpx.AsyncClient(transport=transport, timeout=timeout, follow_redirects=False)
-
-
-def guarded_sync_client(*, timeout: float) -> httpx.Client:
-    """guarded_client() for code that sends without an event loop, such as a Celery task; the same guarantees."""
-    transport = httpx.HTTPTransport()
-    transport._pool = httpcore.ConnectionPool(network_backend=GuardedBackend(), **pool_options())  # as above
-    return httpx.Client(transport=transport, timeout=timeout, follow_redirects=False)
 
 
 def pool_options() -> dict:
@@ -151,26 +144,6 @@ def connectable_addresses(host: str) -> list[IPAddress]:
     if not settings.WEBHOOK_ALLOW_PRIVATE_URLS and (reason := refusal(host, addresses)):
         raise ForbiddenConnection(reason)
     return addresses
-
-
-class GuardedBackend(httpcore.SyncBackend):
-    """httpcore's blocking network backend, connecting only to the checked addresses of a host."""
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.NetworkStream:
-        failure = None
-        for address in connectable_addresses(host):
-            try:
-                return super().connect_tcp(str(address), port, timeout, local_address, socket_options)
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as error:
-                failure = error  # the next address may answer, as socket.create_connection tries them all
-        raise failure
 
 
 class AsyncGuardedBackend(httpcore.AnyIOBackend):

@@ -1,10 +1,10 @@
 """Webhook endpoints, and their deliveries: the outbox, one row per event per endpoint, written with the change."""
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import models
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 # The order events an endpoint may subscribe to; "*" subscribes to all of them.
@@ -76,6 +76,20 @@ class DeliveryQuerySet(models.QuerySet):
             endpoint__disabled_at__isnull=True,
         )
 
+    def of_pair(self, delivery_id: int) -> "DeliveryQuerySet":
+        """The deliveries of the same endpoint and order as this one, itself included."""
+        delivery = self.model.objects.filter(pk=delivery_id)
+        return self.filter(endpoint__in=delivery.values("endpoint"), order_id__in=delivery.values("order_id"))
+
+    def unpublished(self, now: datetime, *, lost_after: timedelta) -> "DeliveryQuerySet":
+        """Deliveries no task is out for (Celery mode), once due: a retry or an expired lease not published since, and
+        deliveries published longer than lost_after ago, whose message was lost."""
+        return self.filter(
+            Q(published_at__lt=F("available_at"))
+            | Q(published_at__lt=F("leased_until"))
+            | Q(published_at__lt=now - lost_after)
+        )
+
 
 class Delivery(models.Model):
     """One event for one endpoint, with the exact body every attempt sends; its status changes only through
@@ -94,6 +108,8 @@ class Delivery(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)  # when the event happened
     available_at = models.DateTimeField(default=timezone.now)  # when the next attempt may start
     leased_until = models.DateTimeField(null=True, blank=True)  # being sent; past this, its sender is presumed dead
+    # Celery mode: when a task to send it was last published; its commit publishes it, then deliveries_send_due.
+    published_at = models.DateTimeField(default=timezone.now)
     delivered_at = models.DateTimeField(null=True, blank=True)
     last_status_code = models.PositiveIntegerField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")

@@ -7,14 +7,12 @@ import threading
 from collections import Counter
 from functools import partial
 
-from django.utils import timezone
-
 from order_system.forks import start_over_in_forked_children
 from order_system.threads import ThreadPool
 from webhooks import wakeups
 from webhooks.addresses import guarded_client
+from webhooks.posting import post_attempt
 from webhooks.services import Attempt, Outcome, deliveries_claim, deliveries_record
-from webhooks.signing import signature_headers
 
 logger = logging.getLogger(__name__)
 
@@ -61,8 +59,8 @@ class DeliverySender:
         wakeups.listen(self)
         self._thread.start()
 
-    def wake(self) -> None:
-        """Look for due deliveries now; from any thread."""
+    def wake(self, deliveries=None) -> None:
+        """Look for due deliveries now, whichever the wake-up names; from any thread."""
         if (loop := self._loop) is not None:
             with contextlib.suppress(RuntimeError):  # the loop is closed: the sender has stopped
                 loop.call_soon_threadsafe(self._woken.set)
@@ -145,29 +143,8 @@ class DeliverySender:
     async def _deliver(self, client, attempt: Attempt) -> None:
         """Send one attempt; the next round writes how it went, and only then may its order's next event go."""
         try:
-            status_code, error = await self._post(client, attempt)
-            self._outcomes.append(Outcome(attempt, status_code, error))
+            outcome = await post_attempt(client, attempt, timeout=self._timeout)
+            self._outcomes.append(outcome)  # after the await: a round may have swapped the list meanwhile
         finally:
             self._busy[attempt.endpoint_id] -= 1
             self._woken.set()
-
-    async def _post(self, client, attempt: Attempt) -> tuple[int | None, str]:
-        """The endpoint's status code, or None and why there was none; the response's body is never read."""
-        headers = signature_headers(
-            message_id=attempt.message_id, body=attempt.body, signing_secrets=attempt.signing_secrets, at=timezone.now()
-        )
-        try:
-            async with asyncio.timeout(self._timeout):
-                request = client.stream(
-                    "POST",
-                    attempt.url,
-                    content=attempt.body.encode(),
-                    headers={"content-type": "application/json", **headers},
-                )
-                async with request as response:
-                    code = response.status_code
-                    return code, "" if 200 <= code < 300 else f"HTTP {code}"
-        except TimeoutError:
-            return None, f"No response within {self._timeout:g} s."
-        except Exception as exc:  # refused, reset, a forbidden address, a bad URL: an attempt that failed
-            return None, f"{type(exc).__name__}: {exc}"

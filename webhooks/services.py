@@ -5,6 +5,7 @@ import random
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -95,7 +96,7 @@ def endpoint_enable(*, endpoint_id: uuid.UUID) -> None:
         )
         if not enabled:
             raise EndpointNotDisabled(endpoint_id)
-        transaction.on_commit(wake_senders)
+        transaction.on_commit(partial(wake_senders, Delivery.objects.filter(endpoint_id=endpoint_id)))
 
 
 def webhooks_record_transitions(
@@ -148,7 +149,8 @@ def webhooks_record_transitions(
     metrics_record_deliveries(
         order_ids=[delivery.order_id for delivery in deliveries], to_status=Delivery.Status.PENDING
     )
-    transaction.on_commit(wake_senders)
+    written = Delivery.objects.filter(endpoint_id__in=endpoint_ids, order_id__in=[order.pk for order in orders])
+    transaction.on_commit(partial(wake_senders, written))
 
 
 _timestamp = UTCDateTimeField()
@@ -165,11 +167,16 @@ def _event_type(from_status: str | None, to_status: str) -> str | None:
 
 
 def deliveries_claim(
-    *, limit: int, busy: dict[uuid.UUID, int] | None = None, now: datetime | None = None
+    *,
+    limit: int,
+    busy: dict[uuid.UUID, int] | None = None,
+    now: datetime | None = None,
+    delivery_ids: list[int] | None = None,
 ) -> list[Attempt]:
     """Lease up to limit due deliveries to this sender, oldest first, in one conditional UPDATE.
 
     busy: requests this sender has in flight per endpoint; no endpoint gets more than WEBHOOK_ENDPOINT_CONCURRENCY.
+    delivery_ids: only these, if due (a Celery task claims the one it was published for).
     Found without locks, so an idle sweep takes no write lock; then only those still due once locked are leased (on
     PostgreSQL and MySQL rows another claim has locked are skipped; SQLite has one writer at a time).
     """
@@ -177,7 +184,10 @@ def deliveries_claim(
     busy = busy or {}
     cap = settings.WEBHOOK_ENDPOINT_CONCURRENCY
     full = [endpoint_id for endpoint_id, count in busy.items() if count >= cap]
-    found = Delivery.objects.due(now).exclude(endpoint_id__in=full).order_by("pk").values_list("pk", "endpoint_id")
+    due = Delivery.objects.due(now)
+    if delivery_ids is not None:
+        due = due.filter(pk__in=delivery_ids)
+    found = due.exclude(endpoint_id__in=full).order_by("pk").values_list("pk", "endpoint_id")
     taken: dict[uuid.UUID, int] = dict(busy)
     chosen = []
     for pk, endpoint_id in found[:limit]:
@@ -299,7 +309,32 @@ def delivery_redeliver(*, delivery_id: int) -> None:
             to_status=Delivery.Status.PENDING,
             attempts=[-attempts],
         )
-        transaction.on_commit(wake_senders)
+        transaction.on_commit(partial(wake_senders, Delivery.objects.filter(pk=delivery_id)))
+
+
+def deliveries_send_due(*, lost_after: timedelta, limit: int) -> list[int]:
+    """Send the due deliveries no task is out for, oldest first (Celery mode): retries whose backoff is over, leases
+    that expired, and deliveries whose message was lost (published longer than lost_after ago).
+
+    Each is marked published now, so however many sweepers run, one publishes it once (a lost one again after
+    lost_after). Found without locks, then only those locked, as orders_send_due does.
+    """
+    now = timezone.now()
+    unpublished = Delivery.objects.due(now).unpublished(now, lost_after=lost_after)
+    if not (found := list(unpublished.order_by("pk").values_list("pk", flat=True)[:limit])):
+        return []
+    with transaction.atomic():
+        # The deliveries' rows alone are locked, as deliveries_claim locks them.
+        pending = (
+            Delivery.objects.lease_free(now)
+            .unpublished(now, lost_after=lost_after)
+            .filter(status=Delivery.Status.PENDING)
+        )
+        locked = pending.select_for_update(skip_locked=True).filter(pk__in=found)
+        delivery_ids = list(locked.order_by("pk").values_list("pk", flat=True))
+        Delivery.objects.filter(pk__in=delivery_ids).update(published_at=now)
+        transaction.on_commit(partial(wake_senders, Delivery.objects.filter(pk__in=delivery_ids)))
+    return delivery_ids
 
 
 def retry_delay(attempt: int) -> timedelta:

@@ -1,4 +1,4 @@
-"""Wake-ups for this process's webhook sender: the services call wake_senders() once new deliveries are committed."""
+"""Wake-ups for this process's webhook senders: the services call wake_senders() once deliveries may have come due."""
 
 import weakref
 
@@ -6,11 +6,13 @@ _senders: weakref.WeakSet = weakref.WeakSet()
 
 
 def listen(sender) -> None:
-    """Have sender.wake() called at every wake_senders() from now on, while sender lives."""
+    """Have sender.wake(deliveries) called at every wake_senders() from now on, while sender lives: the in-process
+    sender (thread mode), or the Celery backend, which publishes a task for each of them that is due."""
     _senders.add(sender)
 
 
-def wake_senders() -> None:
-    """Tell this process's sender there may be deliveries to send now; the others find them at their next sweep."""
+def wake_senders(deliveries) -> None:
+    """Tell this process's senders that these deliveries (a Delivery queryset) may be due now; the others find them
+    at their next sweep."""
     for sender in list(_senders):
-        sender.wake()
+        sender.wake(deliveries)

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from webhooks import addresses
-from webhooks.addresses import ForbiddenAddress, ForbiddenConnection, check_url, guarded_client, guarded_sync_client
+from webhooks.addresses import ForbiddenAddress, ForbiddenConnection, check_url, guarded_client
 
 # Every kind of address webhooks may not call, with how the refusal names it.
 FORBIDDEN = [
@@ -128,8 +128,8 @@ def receiver():
 
 @pytest.fixture
 def tls_receiver(tmp_path, monkeypatch):
-    """A receiver on 127.0.0.1 over TLS, whose self-signed certificate names hooks.example.test and which the clients
-    trust (SSL_CERT_FILE); it records the host name each client asked for (SNI)."""
+    """A receiver on 127.0.0.1 over TLS, whose self-signed certificate names hooks.example.test and which the client
+    trusts (SSL_CERT_FILE); it records the host name each client asked for (SNI)."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hooks.example.test")])
     now = datetime.now(UTC)
@@ -160,39 +160,31 @@ def tls_receiver(tmp_path, monkeypatch):
         yield server
 
 
-@pytest.fixture(params=["sync", "async"])
-def send(request):
-    """POST a delivery with one of the two guarded clients."""
+@pytest.fixture
+def send():
+    """POST a delivery with the guarded client."""
 
-    def send_sync(url: str) -> httpx.Response:
-        with guarded_sync_client(timeout=5) as client:
-            return client.post(url, json={"event": "order.completed"})
-
-    def send_async(url: str) -> httpx.Response:
+    def send(url: str) -> httpx.Response:
         async def post():
             async with guarded_client(timeout=5) as client:
                 return await client.post(url, json={"event": "order.completed"})
 
         return asyncio.run(post())
 
-    return send_sync if request.param == "sync" else send_async
+    return send
 
 
 @pytest.fixture
 def no_connections(monkeypatch):
-    """httpcore's own backends refuse to connect and record the attempt, so a guard that lets an address through
+    """httpcore's own backend refuses to connect and records the attempt, so a guard that lets an address through
     fails the test instead of reaching that address."""
     attempts = []
 
-    def refuse(self, host, port, *args, **kwargs):
+    async def refuse(self, host, port, *args, **kwargs):
         attempts.append(host)
         raise httpcore.ConnectError(f"the test let no connection to {host} through")
 
-    async def refuse_async(self, host, port, *args, **kwargs):
-        refuse(self, host, port)
-
-    monkeypatch.setattr(httpcore.SyncBackend, "connect_tcp", refuse)
-    monkeypatch.setattr(httpcore.AnyIOBackend, "connect_tcp", refuse_async)
+    monkeypatch.setattr(httpcore.AnyIOBackend, "connect_tcp", refuse)
     return attempts
 
 
