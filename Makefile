@@ -41,13 +41,14 @@ test: $(VENV)/.installed-dev $(MYSQL_DRIVER)
 	$(BIN)/lint-imports --no-logo --no-cache
 	$(BIN)/pytest
 
-# The API suite, the recovery tests and the webhook sender and outbox again on PostgreSQL (the services tests run in
-# `make test`, on PostgreSQL, MariaDB and Redis).
+# The API suite, the recovery tests and the webhook tests that depend on the database again on PostgreSQL (the
+# services tests run in `make test`, on PostgreSQL, MariaDB and Redis).
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 test-services: $(VENV)/.installed-dev $(MYSQL_DRIVER)
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest \
 		tests/orders tests/metrics tests/test_project.py tests/test_production.py tests/e2e/test_recovery.py \
-		tests/webhooks/test_delivery.py tests/webhooks/test_outbox.py
+		tests/webhooks/test_delivery.py tests/webhooks/test_outbox.py tests/webhooks/test_send_due.py \
+		tests/webhooks/test_metrics.py
 
 # The same on MariaDB or MySQL (Django's test runner makes test_test beside test).
 TEST_MYSQL_URL ?= mysql://root@127.0.0.1:3306/test
