@@ -76,11 +76,6 @@ class DeliveryQuerySet(models.QuerySet):
             endpoint__disabled_at__isnull=True,
         )
 
-    def of_pair(self, delivery_id: int) -> "DeliveryQuerySet":
-        """The deliveries of the same endpoint and order as this one, itself included."""
-        delivery = self.model.objects.filter(pk=delivery_id)
-        return self.filter(endpoint__in=delivery.values("endpoint"), order_id__in=delivery.values("order_id"))
-
     def unpublished(self, now: datetime, *, lost_after: timedelta) -> "DeliveryQuerySet":
         """Deliveries no task is out for (Celery mode), once due: a retry or an expired lease not published since, and
         deliveries published longer than lost_after ago, whose message was lost."""

@@ -39,6 +39,8 @@ class Attempt:
 
     delivery_id: int
     endpoint_id: uuid.UUID
+    order_id: uuid.UUID
+    created_at: datetime  # when its event happened: a success's latency is counted from it
     url: str
     message_id: str
     body: str
@@ -202,16 +204,19 @@ def deliveries_claim(
         # endpoints (and MariaDB can't lock the rows of one table of a join).
         pending = Delivery.objects.lease_free(now).filter(status=Delivery.Status.PENDING)
         locked = pending.select_for_update(skip_locked=True).filter(pk__in=chosen).order_by("pk")
-        rows = list(locked.values_list("pk", "endpoint_id", "message_id", "body", "attempts", "order_id"))
+        fields = ("pk", "endpoint_id", "order_id", "created_at", "message_id", "body", "attempts")
+        rows = list(locked.values_list(*fields))
         leased = pending.filter(pk__in=[row[0] for row in rows])
         if leased.update(attempts=F("attempts") + 1, leased_until=leased_until) != len(rows):
             raise RuntimeError("deliveries changed under their row locks")
-        metrics_record_deliveries(order_ids=[row[5] for row in rows], attempts=[1] * len(rows))
+        metrics_record_deliveries(order_ids=[row[2] for row in rows], attempts=[1] * len(rows))
         endpoints = Endpoint.objects.filter(pk__in={row[1] for row in rows}).in_bulk()
     return [
         Attempt(
             delivery_id=pk,
             endpoint_id=endpoint_id,
+            order_id=order_id,
+            created_at=created_at,
             url=endpoints[endpoint_id].url,
             message_id=message_id,
             body=body,
@@ -219,7 +224,7 @@ def deliveries_claim(
             number=attempts + 1,
             leased_until=leased_until,
         )
-        for pk, endpoint_id, message_id, body, attempts, _order_id in rows
+        for pk, endpoint_id, order_id, created_at, message_id, body, attempts in rows
     ]
 
 
@@ -283,12 +288,11 @@ def delivery_record_attempt(
                 disabled_at=now, disabled_reason=reason[:MAX_ERROR]
             )
         if "status" in outcome:  # counter rows locked last, as endpoint_delete locks them: no deadlock
-            order_id, created_at = Delivery.objects.values_list("order_id", "created_at").get(pk=attempt.delivery_id)
             metrics_record_deliveries(
-                order_ids=[order_id],
+                order_ids=[attempt.order_id],
                 from_status=Delivery.Status.PENDING,
                 to_status=outcome["status"],
-                latencies=[now - created_at] if succeeded else None,
+                latencies=[now - attempt.created_at] if succeeded else None,
             )
     return outcome.get("status", Delivery.Status.PENDING)
 

@@ -33,12 +33,13 @@ def attempt_delivery(delivery_id: int) -> None:
     claimed = deliveries_claim(limit=1, delivery_ids=[delivery_id])
     if not claimed:
         return  # being sent, finished, or waiting for an earlier event of its order: that one's end publishes it
+    (attempt,) = claimed
     # Hold no connection while the endpoint answers, as processing.attempt_order holds none while its order runs.
     close_old_connections()
-    outcome = asyncio.run(_post(claimed[0]))
-    status = delivery_record_attempt(attempt=claimed[0], status_code=outcome.status_code, error=outcome.error)
-    if status in {Delivery.Status.SUCCEEDED, Delivery.Status.FAILED}:
-        publish_due(Delivery.objects.of_pair(delivery_id))
+    outcome = asyncio.run(_post(attempt))
+    status = delivery_record_attempt(attempt=attempt, status_code=outcome.status_code, error=outcome.error)
+    if status in {Delivery.Status.SUCCEEDED, Delivery.Status.FAILED}:  # the next event of its order may go
+        publish_due(Delivery.objects.filter(endpoint_id=attempt.endpoint_id, order_id=attempt.order_id))
 
 
 async def _post(attempt: Attempt) -> Outcome:
