@@ -16,8 +16,21 @@ from django.http.multipartparser import MultiPartParserError
 from rest_framework.throttling import BaseThrottle
 
 from order_system.errors import bad_request, error_body, length_required, page_not_found
+from order_system.threads import requests_in_flight
 
 logger = logging.getLogger("django.security")
+
+
+class CountRequests:
+    """The outermost middleware: counts the requests being answered, so background work that can wait (sending
+    webhooks) leaves the CPU and the database to them."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        with requests_in_flight:
+            return self.get_response(request)
 
 
 class RejectBadRequests:

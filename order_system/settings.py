@@ -92,8 +92,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First, so a bad Host or too many fields gets the API's JSON 4xx, never a debug page (unknown paths: urls.py),
-    # and a body without a Content-Length is refused before anything (CSRF, sessions, the admin's forms) reads it.
+    "order_system.middleware.CountRequests",
+    # Next, so a bad Host or too many fields gets the API's JSON 4xx, never a debug page (unknown paths: urls.py), and
+    # a body without a Content-Length is refused before anything (CSRF, sessions, the admin's forms) reads it.
     "order_system.middleware.RejectBadRequests",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

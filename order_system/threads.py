@@ -1,5 +1,6 @@
-"""Threads of a process's own background work: a pool whose threads keep their database connections, and a sweep
-run on a clock. Shared by the order worker and the webhook sender."""
+"""Threads of a process's own background work: a pool whose threads keep their database connections, a sweep run on
+a clock, and the count of requests in flight that work able to wait defers to. Shared by the order worker and the
+webhook sender."""
 
 import logging
 import queue
@@ -66,6 +67,28 @@ class ThreadPool:
         _close_connections_quietly()
         with self._lock:
             self._busy -= 1
+
+
+class RequestCount:
+    """How many requests this process is answering now (CountRequests counts them); from any thread."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._count = 0
+
+    def __enter__(self) -> None:
+        with self._lock:
+            self._count += 1
+
+    def __exit__(self, *exc_info) -> None:
+        with self._lock:
+            self._count -= 1
+
+    def __bool__(self) -> bool:
+        return self._count > 0
+
+
+requests_in_flight = RequestCount()
 
 
 def sweep_periodically(sweep: Callable[[], object], *, seconds: float, stop: threading.Event) -> None:

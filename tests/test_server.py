@@ -1,8 +1,14 @@
-"""make run's server: what it says when it starts, and the settings it reads."""
+"""make run's server: what it says when it starts, the settings it reads, and the requests it counts."""
 
 import subprocess
 import sys
 
+import pytest
+from django.conf import settings
+from django.http import HttpResponse
+
+from order_system.middleware import CountRequests
+from order_system.threads import requests_in_flight
 from tests.helpers import ROOT, Server, SqliteDatabase
 
 
@@ -28,3 +34,22 @@ def test_a_bad_thread_count_stops_the_server_naming_it():
 
     assert result.returncode != 0
     assert "WEB_THREADS must be a whole number, not 'zero'" in result.stderr
+
+
+def test_every_request_is_counted_while_it_is_answered_even_one_that_fails(rf):
+    seen = []
+
+    def answer(request):
+        seen.append(bool(requests_in_flight))
+        if request.path == "/fails/":
+            raise ValueError("the view failed")
+        return HttpResponse()
+
+    count = CountRequests(answer)
+    count(rf.get("/"))
+    with pytest.raises(ValueError):
+        count(rf.get("/fails/"))
+
+    assert seen == [True, True]
+    assert not requests_in_flight
+    assert settings.MIDDLEWARE[0] == "order_system.middleware.CountRequests"

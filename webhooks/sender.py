@@ -8,7 +8,7 @@ from collections import Counter
 from functools import partial
 
 from order_system.forks import start_over_in_forked_children
-from order_system.threads import ThreadPool
+from order_system.threads import ThreadPool, requests_in_flight
 from webhooks import wakeups
 from webhooks.addresses import guarded_client
 from webhooks.posting import post_attempt
@@ -19,6 +19,9 @@ logger = logging.getLogger(__name__)
 # A round (what ended is written, then what is due claimed) starts at most this often: under load each round carries
 # many deliveries, so the sender takes the database's write lock a few times a second, not once per request.
 ROUND_SECONDS = 0.05
+# While this process answers requests, a round waits for them to end, up to this long: deliveries can wait, a client
+# can't, and both want the CPU and the database's write lock. Under constant requests, a round still starts every 2 s.
+YIELD_SECONDS = 2.0
 
 
 class DeliverySender:
@@ -99,6 +102,7 @@ class DeliverySender:
             while not self._stopping.is_set():
                 self._woken.clear()  # first: whatever happens from now on wakes the next round
                 await asyncio.sleep(next_round - loop.time())
+                await self._yield_to_requests()
                 next_round = loop.time() + ROUND_SECONDS
                 await self._record(database)
                 await self._claim(database, client)
@@ -113,6 +117,14 @@ class DeliverySender:
         finally:
             await client.aclose()
             database.shutdown()
+
+    async def _yield_to_requests(self) -> None:
+        """Wait until this process answers no request, or YIELD_SECONDS."""
+        deadline = asyncio.get_running_loop().time() + YIELD_SECONDS
+        while requests_in_flight and not self._stopping.is_set():
+            if (left := deadline - asyncio.get_running_loop().time()) <= 0:
+                return
+            await asyncio.sleep(min(ROUND_SECONDS, left))
 
     async def _record(self, database: ThreadPool) -> None:
         """Write how the attempts that ended since the last round went, in one transaction."""

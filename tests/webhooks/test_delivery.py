@@ -13,9 +13,11 @@ from django.utils import timezone
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from order_system.threads import requests_in_flight
 from orders.models import Order
 from orders.services import order_create, orders_claim
 from tests.helpers import free_port, wait_for
+from webhooks import sender as sender_module
 from webhooks.models import Delivery, Endpoint
 from webhooks.sender import DeliverySender
 from webhooks.services import deliveries_claim, delivery_record_attempt, endpoint_create
@@ -267,6 +269,30 @@ def test_a_committed_event_wakes_the_sender_at_once_without_waiting_for_its_swee
 
     wait_for(receiver.succeeded, timeout=5)
     assert time.monotonic() - started < 2.0
+
+
+def test_the_sender_waits_while_this_process_answers_requests_then_sends(sender, receiver, settings):
+    settings.WEBHOOK_SWEEP_SECONDS = 60.0
+    subscribe(receiver, ["order.created"])
+    sender()
+    time.sleep(0.2)  # its first sweep, at start, found nothing
+
+    with requests_in_flight:  # a request being answered, as CountRequests counts it
+        create_orders(1)
+        time.sleep(0.5)  # woken by the commit, the sender waits for the request to end
+        assert receiver.succeeded() == []
+
+    wait_for(receiver.succeeded, timeout=5)
+
+
+def test_under_constant_requests_the_sender_still_sends_every_yield_seconds(sender, receiver, monkeypatch):
+    monkeypatch.setattr(sender_module, "YIELD_SECONDS", 0.3)
+    subscribe(receiver, ["order.created"])
+    sender()
+
+    with requests_in_flight:
+        create_orders(1)
+        wait_for(receiver.succeeded, timeout=5)
 
 
 def test_a_stopping_sender_lets_requests_in_flight_end_and_writes_how_they_went(sender, receivers):
