@@ -63,18 +63,21 @@ class DeliveryQuerySet(models.QuerySet):
     def due(self, now: datetime) -> "DeliveryQuerySet":
         """Deliveries that may be sent at `now`: PENDING, past their backoff, not leased to a sender, their endpoint
         enabled, and the oldest unfinished one of their endpoint and order, so one order's events arrive in order."""
+        return (
+            self.lease_free(now)
+            .first_unfinished()
+            .filter(status=DeliveryStatus.PENDING, available_at__lte=now, endpoint__disabled_at__isnull=True)
+        )
+
+    def first_unfinished(self) -> "DeliveryQuerySet":
+        """Deliveries with no earlier delivery of their endpoint and order still PENDING: their turn has come."""
         earlier = self.model.objects.filter(
             endpoint=OuterRef("endpoint"),
             order_id=OuterRef("order_id"),
             status=DeliveryStatus.PENDING,
             pk__lt=OuterRef("pk"),
         )
-        return self.lease_free(now).filter(
-            ~Exists(earlier),
-            status=DeliveryStatus.PENDING,
-            available_at__lte=now,
-            endpoint__disabled_at__isnull=True,
-        )
+        return self.filter(~Exists(earlier))
 
     def unpublished(self, now: datetime, *, lost_after: timedelta) -> "DeliveryQuerySet":
         """Deliveries no task is out for (Celery mode), once due: a retry or an expired lease not published since, and
@@ -91,6 +94,7 @@ class Delivery(models.Model):
     webhooks.services."""
 
     Status = DeliveryStatus
+    FINISHED = frozenset({DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED})  # the next event of its order may go
 
     id = models.BigAutoField(primary_key=True)  # increasing: one order's events for one endpoint go in id order
     endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="deliveries")
@@ -101,7 +105,10 @@ class Delivery(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)  # started, the one being sent included
     created_at = models.DateTimeField(default=timezone.now, editable=False)  # when the event happened
-    available_at = models.DateTimeField(default=timezone.now)  # when the next attempt may start
+    # When the next attempt may start. NULL while it waits for an earlier event of its endpoint and order to finish,
+    # or for its endpoint to be enabled: a claim's index scan then passes over the deliveries queued behind a failing
+    # endpoint, however many. The services release it (webhooks.services.deliveries_release).
+    available_at = models.DateTimeField(default=timezone.now, null=True, blank=True)
     leased_until = models.DateTimeField(null=True, blank=True)  # being sent; past this, its sender is presumed dead
     # Celery mode: when a task to send it was last published; its commit publishes it, then deliveries_send_due.
     published_at = models.DateTimeField(default=timezone.now)

@@ -12,7 +12,14 @@ from order_system.threads import ThreadPool, requests_in_flight
 from webhooks import wakeups
 from webhooks.addresses import guarded_client
 from webhooks.posting import post_attempt
-from webhooks.services import Attempt, Outcome, deliveries_claim, deliveries_record
+from webhooks.services import (
+    STRANDED_SWEEP_SECONDS,
+    Attempt,
+    Outcome,
+    deliveries_claim,
+    deliveries_record,
+    deliveries_release_stranded,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +104,7 @@ class DeliverySender:
     async def _main(self) -> None:
         database = ThreadPool(1, "webhook-database")
         client = guarded_client(timeout=self._timeout)
-        loop, next_round = asyncio.get_running_loop(), 0.0
+        loop, next_round, next_stranded_sweep = asyncio.get_running_loop(), 0.0, 0.0
         try:
             while not self._stopping.is_set():
                 self._woken.clear()  # first: whatever happens from now on wakes the next round
@@ -105,6 +112,9 @@ class DeliverySender:
                 await self._yield_to_requests()
                 next_round = loop.time() + ROUND_SECONDS
                 await self._record(database)
+                if loop.time() >= next_stranded_sweep:
+                    next_stranded_sweep = loop.time() + STRANDED_SWEEP_SECONDS
+                    await self._release_stranded(database)
                 await self._claim(database, client)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._woken.wait(), self._sweep_seconds)
@@ -135,6 +145,12 @@ class DeliverySender:
             await asyncio.wrap_future(database.submit(partial(deliveries_record, outcomes=outcomes)))
         except Exception:
             logger.exception("%d webhook outcomes were not written; their leases bring them back", len(outcomes))
+
+    async def _release_stranded(self, database: ThreadPool) -> None:
+        try:
+            await asyncio.wrap_future(database.submit(deliveries_release_stranded))
+        except Exception:
+            logger.exception("releasing stranded webhook deliveries failed; trying again at the next sweep")
 
     async def _claim(self, database: ThreadPool, client) -> None:
         room = self.concurrency - len(self._sending)

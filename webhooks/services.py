@@ -9,7 +9,7 @@ from functools import partial
 
 from django.conf import settings
 from django.db import connections, transaction
-from django.db.models import F
+from django.db.models import F, Min
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 
@@ -98,7 +98,7 @@ def endpoint_enable(*, endpoint_id: uuid.UUID) -> None:
         )
         if not enabled:
             raise EndpointNotDisabled(endpoint_id)
-        transaction.on_commit(partial(wake_senders, Delivery.objects.filter(endpoint_id=endpoint_id)))
+        transaction.on_commit(partial(deliveries_release, endpoint_ids=[endpoint_id]), robust=True)
 
 
 def webhooks_record_transitions(
@@ -135,21 +135,34 @@ def webhooks_record_transitions(
         payload = {"type": event_type, "timestamp": timestamp, "data": order_output(order)}
         body = JSONRenderer().render(payload).decode()  # as the API renders an order
         events.append((order.pk, f"msg_{uuid.uuid4().hex}", body))
-    _insert_deliveries(endpoint_ids=endpoint_ids, events=events, event_type=event_type, now=now)
+    # An order's first event is due at once; a later one waits for the one before it, which it may find finished
+    # once this commits (deliveries_release).
+    waiting = from_status is not None
+    _insert_deliveries(endpoint_ids=endpoint_ids, events=events, event_type=event_type, now=now, waiting=waiting)
     metrics_record_deliveries(
         order_ids=[order_id for order_id, _, _ in events for _ in endpoint_ids], to_status=Delivery.Status.PENDING
     )
-    written = Delivery.objects.filter(endpoint_id__in=endpoint_ids, order_id__in=[order.pk for order in orders])
-    transaction.on_commit(partial(wake_senders, written))
+    order_ids = [order.pk for order in orders]
+    if waiting:
+        transaction.on_commit(partial(deliveries_release, endpoint_ids=endpoint_ids, order_ids=order_ids), robust=True)
+    transaction.on_commit(
+        partial(wake_senders, Delivery.objects.filter(endpoint_id__in=endpoint_ids, order_id__in=order_ids))
+    )
 
 
 _timestamp = UTCDateTimeField()
 
 
 def _insert_deliveries(
-    *, endpoint_ids: list[uuid.UUID], events: list[tuple[uuid.UUID, str, str]], event_type: str, now: datetime
+    *,
+    endpoint_ids: list[uuid.UUID],
+    events: list[tuple[uuid.UUID, str, str]],
+    event_type: str,
+    now: datetime,
+    waiting: bool,
 ) -> None:
-    """Insert a PENDING delivery of each event, (order_id, message_id, body), to each endpoint, in that order.
+    """Insert a PENDING delivery of each event, (order_id, message_id, body), to each endpoint, in that order; due now,
+    or waiting (available_at NULL) for deliveries_release.
 
     What bulk_create() would do, less its work per row and field: each value is prepared for the database once, by its
     field, as the ORM prepares it, and the rows go in one executemany(). The outbox is written in the transactions of
@@ -162,7 +175,15 @@ def _insert_deliveries(
         return Delivery._meta.get_field(name).get_db_prep_save(value, connection)
 
     moment = prepared("created_at", now)
-    each = [prepared("event_type", event_type), prepared("status", Delivery.Status.PENDING), 0, moment, moment, moment]
+    available_at = None if waiting else moment
+    each = [
+        prepared("event_type", event_type),
+        prepared("status", Delivery.Status.PENDING),
+        0,
+        moment,
+        available_at,
+        moment,
+    ]
     endpoints = [prepared("endpoint", endpoint_id) for endpoint_id in endpoint_ids]
     rows = []
     for order_id, message_id, body in events:
@@ -188,6 +209,50 @@ _INSERTED = (
     "published_at",
     "last_error",
 )
+
+
+def deliveries_release(*, endpoint_ids: list[uuid.UUID], order_ids: list[uuid.UUID] | None = None) -> None:
+    """Make due the first unfinished delivery of each of these endpoints' orders (all their orders: order_ids None)
+    where it waits, available_at NULL; disabled endpoints' deliveries wait on.
+
+    Called once a commit has finished a delivery or written one behind another (robust=True: the commit stands if this
+    fails). Of two such commits on one endpoint and order, the later one's call finds the other's rows, so no delivery
+    waits for an event already finished; what a crash or a failure here left waiting, deliveries_release_stranded
+    releases.
+    """
+    enabled = list(Endpoint.objects.enabled().filter(pk__in=endpoint_ids).values_list("pk", flat=True))
+    chains = Delivery.objects.filter(endpoint_id__in=enabled, status=Delivery.Status.PENDING)
+    if order_ids is not None:
+        chains = chains.filter(order_id__in=order_ids)
+    firsts = (
+        chains.order_by().values("endpoint_id", "order_id").annotate(first=Min("pk")).values_list("first", flat=True)
+    )
+    _release(list(firsts))
+
+
+# How often the senders look for stranded deliveries; a crash between a commit and its release is rare.
+STRANDED_SWEEP_SECONDS = 60.0
+
+
+def deliveries_release_stranded(*, limit: int = 10_000) -> int:
+    """Release the waiting deliveries that nothing is ahead of any longer, up to limit: a process that died between a
+    commit and its deliveries_release left them so. Reads every waiting one, so it runs every STRANDED_SWEEP_SECONDS."""
+    stranded = Delivery.objects.first_unfinished().filter(
+        status=Delivery.Status.PENDING, available_at__isnull=True, endpoint__disabled_at__isnull=True
+    )
+    return _release(list(stranded.order_by("pk").values_list("pk", flat=True)[:limit]))
+
+
+def _release(delivery_ids: list[int]) -> int:
+    """Make these deliveries due, those still waiting, and wake the senders; how many were.
+
+    Due since their event: they were due then but for their turn, and the claims' oldest-first order stays the events'.
+    """
+    released = Delivery.objects.filter(pk__in=delivery_ids, status=Delivery.Status.PENDING, available_at__isnull=True)
+    count = released.update(available_at=F("created_at"))
+    if count:
+        wake_senders(Delivery.objects.filter(pk__in=delivery_ids))
+    return count
 
 
 def _event_type(from_status: str | None, to_status: str) -> str | None:
@@ -278,10 +343,23 @@ class Outcome:
 
 def deliveries_record(*, outcomes: list[Outcome]) -> None:
     """Record how several attempts went, each as delivery_record_attempt does, in one transaction."""
+    finished = []
     with transaction.atomic(), metrics_batch():
         # Endpoint by endpoint, in key order, as the outbox locks them: a failure or success updates its endpoint's row.
         for outcome in sorted(outcomes, key=lambda outcome: (outcome.attempt.endpoint_id, outcome.attempt.delivery_id)):
-            delivery_record_attempt(attempt=outcome.attempt, status_code=outcome.status_code, error=outcome.error)
+            status = _record_attempt(outcome.attempt, outcome.status_code, outcome.error, timezone.now())
+            if status in Delivery.FINISHED:
+                finished.append(outcome.attempt)
+        transaction.on_commit(partial(_release_next, finished), robust=True)
+
+
+def _release_next(finished: list[Attempt]) -> None:
+    """Release the event after each of these finished deliveries, if any."""
+    if finished:
+        deliveries_release(
+            endpoint_ids=list({attempt.endpoint_id for attempt in finished}),
+            order_ids=list({attempt.order_id for attempt in finished}),
+        )
 
 
 def delivery_record_attempt(
@@ -293,7 +371,15 @@ def delivery_record_attempt(
 
     Returns the delivery's status, or None if the attempt's lease had been taken over (nothing is written then).
     """
-    now = now or timezone.now()
+    with transaction.atomic():
+        status = _record_attempt(attempt, status_code, error, now or timezone.now())
+    if status in Delivery.FINISHED:
+        transaction.on_commit(partial(_release_next, [attempt]), robust=True)
+    return status
+
+
+def _record_attempt(attempt: Attempt, status_code: int | None, error: str, now: datetime) -> str | None:
+    """delivery_record_attempt, in the caller's transaction, releasing nothing; a write that fails fails it whole."""
     succeeded = status_code is not None and 200 <= status_code < 300
     outcome = {"leased_until": None, "last_status_code": status_code, "last_error": error[:MAX_ERROR]}
     if succeeded:
@@ -302,31 +388,38 @@ def delivery_record_attempt(
         outcome.update(status=Delivery.Status.FAILED)
     else:
         outcome.update(available_at=now + retry_delay(attempt.number))
-    with transaction.atomic():
-        # conditional UPDATE fenced by the lease: a sender whose lease was taken over writes nothing
-        owned = Delivery.objects.filter(
-            pk=attempt.delivery_id, status=Delivery.Status.PENDING, leased_until=attempt.leased_until
+    # conditional UPDATE fenced by the lease: a sender whose lease was taken over writes nothing
+    owned = Delivery.objects.filter(
+        pk=attempt.delivery_id, status=Delivery.Status.PENDING, leased_until=attempt.leased_until
+    )
+    if not owned.update(**outcome):
+        return None
+    endpoint = Endpoint.objects.filter(pk=attempt.endpoint_id)
+    if succeeded:
+        endpoint.filter(failing_since__isnull=False).update(failing_since=None)
+    else:
+        endpoint.filter(failing_since__isnull=True).update(failing_since=now)
+        hours = settings.WEBHOOK_DISABLE_AFTER.total_seconds() / 3600
+        reason = f"Every attempt failed for {hours:g} hours; the last: {error}"
+        failing_for_too_long = endpoint.filter(
+            disabled_at__isnull=True, failing_since__lte=now - settings.WEBHOOK_DISABLE_AFTER
         )
-        if not owned.update(**outcome):
-            return None
-        endpoint = Endpoint.objects.filter(pk=attempt.endpoint_id)
-        if succeeded:
-            endpoint.filter(failing_since__isnull=False).update(failing_since=None)
-        else:
-            endpoint.filter(failing_since__isnull=True).update(failing_since=now)
-            hours = settings.WEBHOOK_DISABLE_AFTER.total_seconds() / 3600
-            reason = f"Every attempt failed for {hours:g} hours; the last: {error}"
-            endpoint.filter(disabled_at__isnull=True, failing_since__lte=now - settings.WEBHOOK_DISABLE_AFTER).update(
-                disabled_at=now, disabled_reason=reason[:MAX_ERROR]
-            )
-        if "status" in outcome:  # counter rows locked last, as endpoint_delete locks them: no deadlock
-            metrics_record_deliveries(
-                order_ids=[attempt.order_id],
-                from_status=Delivery.Status.PENDING,
-                to_status=outcome["status"],
-                latencies=[now - attempt.created_at] if succeeded else None,
-            )
+        if failing_for_too_long.update(disabled_at=now, disabled_reason=reason[:MAX_ERROR]):
+            transaction.on_commit(partial(_hold_deliveries, attempt.endpoint_id), robust=True)
+    if "status" in outcome:  # counter rows locked last, as endpoint_delete locks them: no deadlock
+        metrics_record_deliveries(
+            order_ids=[attempt.order_id],
+            from_status=Delivery.Status.PENDING,
+            to_status=outcome["status"],
+            latencies=[now - attempt.created_at] if succeeded else None,
+        )
     return outcome.get("status", Delivery.Status.PENDING)
+
+
+def _hold_deliveries(endpoint_id: uuid.UUID) -> None:
+    """A disabled endpoint's deliveries wait until it is enabled (endpoint_enable releases them): claims pass over
+    them. After the commit that disabled it, so a big endpoint's rows are not locked with the rows that commit holds."""
+    Delivery.objects.filter(endpoint_id=endpoint_id, status=Delivery.Status.PENDING).update(available_at=None)
 
 
 def delivery_redeliver(*, delivery_id: int) -> None:

@@ -38,7 +38,7 @@ def attempt_delivery(delivery_id: int) -> None:
     close_old_connections()
     outcome = asyncio.run(_post(attempt))
     status = delivery_record_attempt(attempt=attempt, status_code=outcome.status_code, error=outcome.error)
-    if status in {Delivery.Status.SUCCEEDED, Delivery.Status.FAILED}:  # the next event of its order may go
+    if status in Delivery.FINISHED:  # released by now: the next event of its order may go
         publish_due(Delivery.objects.filter(endpoint_id=attempt.endpoint_id, order_id=attempt.order_id))
 
 

@@ -20,7 +20,13 @@ from tests.helpers import free_port, wait_for
 from webhooks import sender as sender_module
 from webhooks.models import Delivery, Endpoint
 from webhooks.sender import DeliverySender
-from webhooks.services import deliveries_claim, delivery_record_attempt, endpoint_create
+from webhooks.services import (
+    deliveries_claim,
+    deliveries_release_stranded,
+    delivery_record_attempt,
+    endpoint_create,
+    endpoint_enable,
+)
 from webhooks.signing import new_secret
 
 LIFECYCLE = ["order.created", "order.processing", "order.completed"]
@@ -223,7 +229,7 @@ def test_a_success_resets_the_endpoints_day_of_failures(settings):
     assert endpoint.failing_since == start + timedelta(hours=25)
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_only_the_oldest_unfinished_delivery_of_an_endpoint_and_order_is_due():
     endpoint_create(url="http://127.0.0.1:9/hook", events=["*"])
     first, second = create_orders(2)
@@ -243,6 +249,71 @@ def test_only_the_oldest_unfinished_delivery_of_an_endpoint_and_order_is_due():
     assert json.loads(processing.body)["type"] == "order.processing"
     again = deliveries_claim(limit=10, now=now + timedelta(seconds=6))  # a dead sender's leases are over
     assert {attempt.message_id for attempt in again} == {claimed[1].message_id, processing.message_id}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_later_event_waits_unclaimable_until_the_one_before_succeeds_or_finally_fails(settings):
+    settings.WEBHOOK_MAX_ATTEMPTS = 2
+    endpoint_create(url="http://127.0.0.1:9/hook", events=["*"])
+    first, second = create_orders(2)
+    orders_claim(order_ids=[UUID(first), UUID(second)])
+    processing = Delivery.objects.filter(event_type="order.processing").order_by("pk")
+    assert list(processing.values_list("available_at", flat=True)) == [None, None]  # out of the claims' index
+    now = timezone.now()
+
+    first_created, second_created = deliveries_claim(limit=10, now=now)
+    delivery_record_attempt(attempt=first_created, status_code=200, now=now)
+    delivery_record_attempt(attempt=second_created, status_code=500, now=now)  # to be retried
+
+    released, still_waiting = processing
+    assert released.available_at == released.created_at  # due since its event
+    assert still_waiting.available_at is None
+    later = now + timedelta(minutes=1)  # the retry's backoff is over
+    claimed = deliveries_claim(limit=10, now=later)
+    assert [attempt.delivery_id for attempt in claimed] == [second_created.delivery_id, released.pk]
+    delivery_record_attempt(attempt=claimed[0], status_code=500, now=later)  # its last attempt: FAILED
+    (attempt,) = deliveries_claim(limit=10, now=later)
+    assert attempt.delivery_id == still_waiting.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_disabled_endpoints_deliveries_all_wait_and_enabling_releases_each_orders_first(settings):
+    settings.WEBHOOK_RETRY_BACKOFF_SECONDS = 60.0
+    endpoint = endpoint_create(url="http://127.0.0.1:9/hook", events=["*"])
+    first, second = create_orders(2)
+    orders_claim(order_ids=[UUID(first), UUID(second)])
+    start = timezone.now()
+    for now in (start, start + timedelta(hours=24, seconds=1)):
+        (attempt,) = deliveries_claim(limit=1, now=now)  # first's order.created, then its retry
+        delivery_record_attempt(attempt=attempt, status_code=500, error="HTTP 500", now=now)
+
+    endpoint.refresh_from_db()
+    assert endpoint.disabled_at is not None
+    assert Delivery.objects.exclude(available_at=None).count() == 0  # all four wait
+
+    endpoint_enable(endpoint_id=endpoint.pk)
+
+    released = Delivery.objects.exclude(available_at=None).order_by("pk")
+    assert [(delivery.event_type, str(delivery.order_id)) for delivery in released] == [
+        ("order.created", first),
+        ("order.created", second),
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_delivery_a_crash_left_waiting_with_nothing_ahead_is_released_by_the_stranded_sweep():
+    endpoint_create(url="http://127.0.0.1:9/hook", events=["*"])
+    (order,) = create_orders(1)
+    orders_claim(order_ids=[UUID(order)])
+    Delivery.objects.update(available_at=None)  # as if the process died between its commits and their releases
+    assert deliveries_claim(limit=10) == []
+
+    assert deliveries_release_stranded() == 1
+
+    (attempt,) = deliveries_claim(limit=10)
+    assert json.loads(attempt.body)["type"] == "order.created"
+    assert Delivery.objects.get(event_type="order.processing").available_at is None  # still behind it
+    assert deliveries_release_stranded() == 0
 
 
 @pytest.mark.django_db
