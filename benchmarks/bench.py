@@ -573,11 +573,13 @@ def measure_in_flight_memory(workdir: Path, orders: int = 10_000) -> list[dict]:
 WEBHOOKS_LOCAL = {"WEBHOOK_ALLOW_HTTP": "1", "WEBHOOK_ALLOW_PRIVATE_URLS": "1"}
 EVENTS_PER_ORDER = 3  # order.created, order.processing, order.completed
 # The webhooks section's runs: endpoints subscribed to every event, and the server's extra environment. "unsent"
-# writes every delivery and sends none (benchmarks/outbox.py): what the outbox costs apart from the sending.
+# writes every delivery and sends none (benchmarks/outbox.py): what the outbox costs apart from the sending. "down"
+# sends to a port where nothing listens, so every attempt is refused and retried after its backoff.
 WEBHOOK_RUNS = {
     "none": (0, {}),
     "unsent": (2, {"ORDER_QUEUE_BACKEND": "benchmarks.outbox.UnsentBackend"}),
     "sent": (2, {}),
+    "down": (2, {}),
 }
 
 
@@ -586,7 +588,8 @@ def measure_webhooks(workdir: Path, rounds: int, orders: int = 1_000) -> list[di
 
     The runs take turns, `rounds` times each, each on a fresh database and server, and each figure is the median:
     intake and drain side by side, and for the two endpoints, when the deliveries reached a receiver that answers at
-    once (benchmarks/webhooks.py, a process of its own) and how long each took from its event.
+    once (benchmarks/webhooks.py, a process of its own) and how long each took from its event; with the receiver
+    down, how many deliveries were still waiting when the last order completed, and how many attempts had failed.
     """
     print("webhooks...", flush=True)
     body = order_body(workdir)
@@ -597,9 +600,10 @@ def measure_webhooks(workdir: Path, rounds: int, orders: int = 1_000) -> list[di
         for name, (endpoints, extra) in WEBHOOK_RUNS.items():
             database, env = fresh_database(workdir, f"webhooks-{name}-{round_number}", **WEBHOOKS_LOCAL, **extra)
             with WebhookReceiver() as receiver, Server(env) as server:
+                port = free_port() if name == "down" else receiver.port
                 paths = [f"/{number}" for number in range(endpoints)]
                 for path in paths:
-                    subscribe(server.port, f"http://127.0.0.1:{receiver.port}{path}")
+                    subscribe(server.port, f"http://127.0.0.1:{port}{path}")
                 cpu_before = server.cpu_seconds()
                 intake = ab_seconds(server.port, "/api/orders/", orders, 1000, body)
                 last_201 = time.time()
@@ -608,11 +612,13 @@ def measure_webhooks(workdir: Path, rounds: int, orders: int = 1_000) -> list[di
                 run["cpu_s"] -= cpu_before
                 with sqlite3.connect(database, timeout=30) as db:
                     run["written"] = db.execute("SELECT COUNT(*) FROM webhooks_delivery").fetchone()[0]
+                    if name == "down":
+                        run["pending"], run["failed"] = deliveries_waiting(db)
                 if name == "sent":
                     run |= deliveries_arrived(receiver, paths, orders * EVENTS_PER_ORDER, last_201)
                     run["cpu_delivered_s"] = server.cpu_seconds() - cpu_before
                 runs[name].append(run)
-    none, unsent, sent = runs["none"], runs["unsent"], runs["sent"]
+    none, unsent, sent, down = runs["none"], runs["unsent"], runs["sent"], runs["down"]
     deliveries = orders * EVENTS_PER_ORDER * WEBHOOK_RUNS["sent"][0]
     # What sending costs: the server's CPU until the last delivery, less the same burst's with the outbox unsent.
     cpu_per_delivery = (median(sent, "cpu_delivered_s") - median(unsent, "cpu_s")) / deliveries * 1000
@@ -622,6 +628,7 @@ def measure_webhooks(workdir: Path, rounds: int, orders: int = 1_000) -> list[di
         ("none", f"no endpoint: {orders:,}-order burst (ab -c 1000)"),
         ("unsent", "2 endpoints subscribed to *, deliveries unsent"),
         ("sent", "2 endpoints subscribed to *, deliveries sent"),
+        ("down", "2 endpoints subscribed to *, receiver down"),
     ):
         drain, floor = median(runs[name], "drain"), median(runs[name], "floor")
         rows += [
@@ -633,8 +640,10 @@ def measure_webhooks(workdir: Path, rounds: int, orders: int = 1_000) -> list[di
         *rows,
         row("intake, sent / no endpoint (median of rounds)", paired_ratio(sent, none, "intake"), ">= 0.9"),
         row("  unsent / no endpoint: the outbox's share", paired_ratio(unsent, none, "intake")),
+        row("  receiver down / no endpoint", paired_ratio(down, none, "intake"), ">= 0.9"),
         row("drain, sent / no endpoint", paired_ratio(sent, none, "drain"), "<= 1.1"),
         row("  unsent / no endpoint", paired_ratio(unsent, none, "drain")),
+        row("  receiver down / no endpoint", paired_ratio(down, none, "drain"), "<= 1.1"),
         row("deliveries written by the unsent run (none sent)", median(unsent, "written"), f"== {deliveries}"),
         row(f"{deliveries:,} deliveries: last arrived, s after the last 201", median(sent, "delivered")),
         row("  deliveries/s, first arrival -> last", median(sent, "rate")),
@@ -647,12 +656,32 @@ def measure_webhooks(workdir: Path, rounds: int, orders: int = 1_000) -> list[di
         ),
         row("  sent more than once, all rounds", sum(run["repeated"] for run in sent)),
         row("receiver alone: requests/s (ab -c 20, a connection each)", ceiling),
+        row("receiver down: deliveries PENDING at the last COMPLETED", median(down, "pending"), f"== {deliveries}"),
+        row("  attempts failed by then, each retried after its backoff", median(down, "failed")),
     ]
 
 
 def paired_ratio(runs: list[dict], others: list[dict], key: str) -> float:
     """The median over rounds of one figure's ratio between two runs that took turns."""
     return statistics.median(run[key] / other[key] for run, other in zip(runs, others, strict=True))
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on: bound, then closed. A server takes one; the webhooks section's
+    receiver that is down is one no server takes, so every connection to it is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def deliveries_waiting(db: sqlite3.Connection) -> tuple[int, int]:
+    """Deliveries still PENDING, and their attempts that failed: every one started and ended, the one leased aside.
+
+    With the receiver down, every delivery should be PENDING, waiting for its retry, and none FAILED: not lost.
+    """
+    pending = "FROM webhooks_delivery WHERE status = 'PENDING'"
+    count, failed = db.execute(f"SELECT COUNT(*), SUM(attempts - (leased_until IS NOT NULL)) {pending}").fetchone()
+    return count, failed or 0
 
 
 def subscribe(port: int, url: str) -> None:
@@ -928,9 +957,7 @@ class Server:
     """make run's server (or another) on a free port, stopped by its PID."""
 
     def __init__(self, env: dict, command: list[str] = GRANIAN):  # "{port}" in the command is the port
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
+        self.port = free_port()
         self.env = env
         self.command = command
 
