@@ -9,6 +9,7 @@ import dj_database_url
 from corsheaders.defaults import default_headers as default_cors_headers
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
+from kombu import Exchange, Queue
 
 from order_system.env import (
     env_bool,
@@ -395,6 +396,13 @@ CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/
 # Deployments sharing a broker each need a queue of their own: a worker takes every task on its queue, and one whose
 # database does not hold the order drops it.
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE") or "celery"
+# Webhook deliveries go through a queue of their own, so that workers can be set apart for them: a slow endpoint then
+# holds none of the orders' slots. A worker takes both queues unless `-Q` names one (docs/operations.md).
+WEBHOOK_CELERY_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}.webhooks"
+CELERY_TASK_QUEUES = [
+    Queue(name, Exchange(name), routing_key=name) for name in (CELERY_TASK_DEFAULT_QUEUE, WEBHOOK_CELERY_QUEUE)
+]
+CELERY_TASK_ROUTES = {"webhooks.tasks.send_webhook": {"queue": WEBHOOK_CELERY_QUEUE}}
 # Each worker process reserves one task at a time, so a backlog spreads over every worker and none hoards it.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True

@@ -136,12 +136,13 @@ def processes(tmp_path, database):
     """Start real server and worker subprocesses; each is stopped by its PID when the test ends, whatever happened."""
     started: list[Process] = []
 
-    def start(kind: str = "server", **env: str) -> Process:
+    def start(kind: str = "server", *, args: tuple[str, ...] = (), **env: str) -> Process:
         log = tmp_path / f"{kind}-{len(started)}.log"
         if kind == "server":
             process = Server(database, log, **env)
         else:
             command = WORKER_COMMANDS[kind] + (["-n", f"worker{len(started)}@%h"] if kind.startswith("celery") else [])
+            command += args
             process = Process(command, database, log, **env)
         started.append(process)
         process.start()

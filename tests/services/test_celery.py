@@ -20,8 +20,8 @@ def celery_env(request):
     return {"ORDER_QUEUE_BACKEND": "celery", **broker, "ORDER_SWEEP_SECONDS": "0.5"}
 
 
-def start_celery(processes, **env):
-    worker = processes("celery", **env)
+def start_celery(processes, *, args: tuple[str, ...] = (), **env):
+    worker = processes("celery", args=args, **env)
     wait_for(lambda: " ready." in worker.output(), timeout=60)
     return worker
 

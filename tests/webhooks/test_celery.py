@@ -66,6 +66,24 @@ def test_a_failed_attempt_is_retried_by_a_celery_task_with_the_same_webhook_id_a
     assert set(Counter(request_.message_id for request_ in received).values()) == {1}
 
 
+def test_webhook_tasks_have_a_queue_of_their_own_so_orders_never_wait_behind_them(
+    processes, database, celery_env, celery_queue, receiver
+):
+    server = processes(**celery_env)
+    orders_worker = start_celery(processes, args=("--queues", celery_queue), **celery_env)
+    register(server, receiver)
+
+    order_ids = place_orders(server, 20)
+
+    wait_for(lambda: database.statuses() == {"COMPLETED": 20}, timeout=60)
+    assert receiver.requests == []  # no worker takes the webhooks' queue yet
+    webhooks_worker = start_celery(processes, args=("--queues", f"{celery_queue}.webhooks"), **celery_env)
+    received = wait_for(receiver.succeeded, until=lambda got: distinct_ids(got) == 60, timeout=90, interval=0.2)
+    assert lifecycles(received) == {order_id: LIFECYCLE for order_id in order_ids}
+    assert "Task webhooks.tasks.send_webhook[" not in orders_worker.output()
+    assert "Task orders.tasks.process_order[" not in webhooks_worker.output()
+
+
 def test_after_a_kill_9_of_the_celery_worker_mid_delivery_a_new_worker_sends_every_event(
     processes, database, celery_env, receivers
 ):
