@@ -3,6 +3,7 @@ every status change one conditional UPDATE."""
 
 import random
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -341,63 +342,100 @@ class Outcome:
     error: str = ""
 
 
-def deliveries_record(*, outcomes: list[Outcome]) -> None:
-    """Record how several attempts went, each as delivery_record_attempt does, in one transaction."""
-    finished = []
+def deliveries_record(*, outcomes: list[Outcome], now: datetime | None = None) -> dict[int, str]:
+    """Record how several attempts went, in one transaction: a 2xx is SUCCEEDED; anything else is retried after the
+    backoff, or FAILED after WEBHOOK_MAX_ATTEMPTS. A failure also counts against its endpoint, which is disabled after
+    WEBHOOK_DISABLE_AFTER of failures without a success. Once it commits, each finished delivery's next event is
+    released.
+
+    Returns each recorded delivery's status; an attempt whose lease was taken over is left out, and nothing of it is
+    written. The deliveries still held by their attempts are read under lock, so each conditional UPDATE moves exactly
+    those: one for the successes of each status code, one for each failure (its backoff is its own).
+    """
+    now = now or timezone.now()
     with transaction.atomic(), metrics_batch():
-        # Endpoint by endpoint, in key order, as the outbox locks them: a failure or success updates its endpoint's row.
-        for outcome in sorted(outcomes, key=lambda outcome: (outcome.attempt.endpoint_id, outcome.attempt.delivery_id)):
-            status = _record_attempt(outcome.attempt, outcome.status_code, outcome.error, timezone.now())
-            if status in Delivery.FINISHED:
-                finished.append(outcome.attempt)
-        transaction.on_commit(partial(_release_next, finished), robust=True)
-
-
-def _release_next(finished: list[Attempt]) -> None:
-    """Release the event after each of these finished deliveries, if any."""
-    if finished:
-        deliveries_release(
-            endpoint_ids=list({attempt.endpoint_id for attempt in finished}),
-            order_ids=list({attempt.order_id for attempt in finished}),
-        )
+        # Delivery rows, then endpoint rows in key order, then counter rows: the order endpoint_delete and the outbox
+        # lock them in, so no two transactions wait on each other in a circle.
+        pending = Delivery.objects.filter(status=Delivery.Status.PENDING)
+        held = pending.select_for_update().filter(pk__in=[outcome.attempt.delivery_id for outcome in outcomes])
+        fences = dict(held.order_by("pk").values_list("pk", "leased_until"))
+        owned = [
+            outcome for outcome in outcomes if fences.get(outcome.attempt.delivery_id) == outcome.attempt.leased_until
+        ]
+        statuses = {}
+        by_code = defaultdict(list)
+        for outcome in owned:
+            if _succeeded(outcome.status_code):
+                by_code[outcome.status_code].append(outcome.attempt.delivery_id)
+                statuses[outcome.attempt.delivery_id] = Delivery.Status.SUCCEEDED
+            else:
+                statuses[outcome.attempt.delivery_id] = _record_failure(outcome, now)
+        for code, delivery_ids in by_code.items():
+            succeeded = pending.filter(pk__in=delivery_ids).update(
+                status=Delivery.Status.SUCCEEDED,
+                delivered_at=now,
+                leased_until=None,
+                last_status_code=code,
+                last_error="",
+            )
+            if succeeded != len(delivery_ids):
+                raise RuntimeError("deliveries changed under their row locks")
+        _record_endpoints(owned, now)
+        for status in Delivery.FINISHED:
+            ended = [outcome.attempt for outcome in owned if statuses[outcome.attempt.delivery_id] == status]
+            metrics_record_deliveries(
+                order_ids=[attempt.order_id for attempt in ended],
+                from_status=Delivery.Status.PENDING,
+                to_status=status,
+                latencies=[now - attempt.created_at for attempt in ended]
+                if status == Delivery.Status.SUCCEEDED
+                else None,
+            )
+        finished = [outcome.attempt for outcome in owned if statuses[outcome.attempt.delivery_id] in Delivery.FINISHED]
+        if finished:
+            transaction.on_commit(partial(_release_next, finished), robust=True)
+    return statuses
 
 
 def delivery_record_attempt(
     *, attempt: Attempt, status_code: int | None, error: str = "", now: datetime | None = None
 ) -> str | None:
-    """Record how an attempt went: a 2xx is SUCCEEDED; anything else is retried after the backoff, or FAILED after
-    WEBHOOK_MAX_ATTEMPTS. A failure also counts against its endpoint, which is disabled after WEBHOOK_DISABLE_AFTER of
-    failures without a success.
-
-    Returns the delivery's status, or None if the attempt's lease had been taken over (nothing is written then).
-    """
-    with transaction.atomic():
-        status = _record_attempt(attempt, status_code, error, now or timezone.now())
-    if status in Delivery.FINISHED:
-        transaction.on_commit(partial(_release_next, [attempt]), robust=True)
-    return status
+    """Record how one attempt went, as deliveries_record does; its status, or None if its lease had been taken over."""
+    return deliveries_record(outcomes=[Outcome(attempt, status_code, error)], now=now).get(attempt.delivery_id)
 
 
-def _record_attempt(attempt: Attempt, status_code: int | None, error: str, now: datetime) -> str | None:
-    """delivery_record_attempt, in the caller's transaction, releasing nothing; a write that fails fails it whole."""
-    succeeded = status_code is not None and 200 <= status_code < 300
-    outcome = {"leased_until": None, "last_status_code": status_code, "last_error": error[:MAX_ERROR]}
-    if succeeded:
-        outcome.update(status=Delivery.Status.SUCCEEDED, delivered_at=now)
-    elif attempt.number >= settings.WEBHOOK_MAX_ATTEMPTS:
-        outcome.update(status=Delivery.Status.FAILED)
+def _succeeded(status_code: int | None) -> bool:
+    return status_code is not None and 200 <= status_code < 300
+
+
+def _record_failure(outcome: Outcome, now: datetime) -> str:
+    """Write a failed attempt of a delivery held under lock: FAILED after the last attempt, else PENDING until its
+    backoff is over."""
+    changes = {"leased_until": None, "last_status_code": outcome.status_code, "last_error": outcome.error[:MAX_ERROR]}
+    if outcome.attempt.number >= settings.WEBHOOK_MAX_ATTEMPTS:
+        changes.update(status=Delivery.Status.FAILED)
     else:
-        outcome.update(available_at=now + retry_delay(attempt.number))
-    # conditional UPDATE fenced by the lease: a sender whose lease was taken over writes nothing
-    owned = Delivery.objects.filter(
-        pk=attempt.delivery_id, status=Delivery.Status.PENDING, leased_until=attempt.leased_until
-    )
-    if not owned.update(**outcome):
-        return None
-    endpoint = Endpoint.objects.filter(pk=attempt.endpoint_id)
-    if succeeded:
-        endpoint.filter(failing_since__isnull=False).update(failing_since=None)
-    else:
+        changes.update(available_at=now + retry_delay(outcome.attempt.number))
+    failed = Delivery.objects.filter(pk=outcome.attempt.delivery_id, status=Delivery.Status.PENDING)
+    if not failed.update(**changes):
+        raise RuntimeError("a delivery changed under its row lock")
+    return changes.get("status", Delivery.Status.PENDING)
+
+
+def _record_endpoints(outcomes: list[Outcome], now: datetime) -> None:
+    """A success ends its endpoint's failing streak; a failure starts one, and one a day long disables the endpoint.
+    Endpoint by endpoint, in key order; a success and a failure of one endpoint in one batch leave it failing."""
+    errors: dict[uuid.UUID, str | None] = {}  # the last failure's error, or None: only successes
+    for outcome in outcomes:
+        if _succeeded(outcome.status_code):
+            errors.setdefault(outcome.attempt.endpoint_id, None)
+        else:
+            errors[outcome.attempt.endpoint_id] = outcome.error
+    for endpoint_id, error in sorted(errors.items()):
+        endpoint = Endpoint.objects.filter(pk=endpoint_id)
+        if error is None:
+            endpoint.filter(failing_since__isnull=False).update(failing_since=None)
+            continue
         endpoint.filter(failing_since__isnull=True).update(failing_since=now)
         hours = settings.WEBHOOK_DISABLE_AFTER.total_seconds() / 3600
         reason = f"Every attempt failed for {hours:g} hours; the last: {error}"
@@ -405,15 +443,15 @@ def _record_attempt(attempt: Attempt, status_code: int | None, error: str, now: 
             disabled_at__isnull=True, failing_since__lte=now - settings.WEBHOOK_DISABLE_AFTER
         )
         if failing_for_too_long.update(disabled_at=now, disabled_reason=reason[:MAX_ERROR]):
-            transaction.on_commit(partial(_hold_deliveries, attempt.endpoint_id), robust=True)
-    if "status" in outcome:  # counter rows locked last, as endpoint_delete locks them: no deadlock
-        metrics_record_deliveries(
-            order_ids=[attempt.order_id],
-            from_status=Delivery.Status.PENDING,
-            to_status=outcome["status"],
-            latencies=[now - attempt.created_at] if succeeded else None,
-        )
-    return outcome.get("status", Delivery.Status.PENDING)
+            transaction.on_commit(partial(_hold_deliveries, endpoint_id), robust=True)
+
+
+def _release_next(finished: list[Attempt]) -> None:
+    """Release the event after each of these finished deliveries."""
+    deliveries_release(
+        endpoint_ids=list({attempt.endpoint_id for attempt in finished}),
+        order_ids=list({attempt.order_id for attempt in finished}),
+    )
 
 
 def _hold_deliveries(endpoint_id: uuid.UUID) -> None:

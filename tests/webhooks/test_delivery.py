@@ -21,7 +21,9 @@ from webhooks import sender as sender_module
 from webhooks.models import Delivery, Endpoint
 from webhooks.sender import DeliverySender
 from webhooks.services import (
+    Outcome,
     deliveries_claim,
+    deliveries_record,
     deliveries_release_stranded,
     delivery_record_attempt,
     endpoint_create,
@@ -327,6 +329,26 @@ def test_a_lease_taken_over_writes_nothing():
     assert delivery_record_attempt(attempt=dead, status_code=200, now=now) is None
     assert delivery_record_attempt(attempt=alive, status_code=200) == Delivery.Status.SUCCEEDED
     assert Delivery.objects.get().attempts == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_of_outcomes_writes_those_still_leased_each_with_its_own_status_code():
+    endpoint_create(url="http://127.0.0.1:9/hook", events=["order.created"])
+    create_orders(3)
+    now = timezone.now()
+    first, second, third = deliveries_claim(limit=3, now=now)
+    later = now + timedelta(minutes=1)  # second's lease is over, and another sender takes it
+    deliveries_claim(limit=1, now=later, delivery_ids=[second.delivery_id])
+
+    outcomes = [Outcome(first, 200), Outcome(second, 204), Outcome(third, 202)]
+    statuses = deliveries_record(outcomes=outcomes, now=later)
+
+    assert statuses == {first.delivery_id: Delivery.Status.SUCCEEDED, third.delivery_id: Delivery.Status.SUCCEEDED}
+    assert dict(Delivery.objects.values_list("pk", "last_status_code")) == {
+        first.delivery_id: 200,
+        second.delivery_id: None,
+        third.delivery_id: 202,
+    }
 
 
 def test_a_committed_event_wakes_the_sender_at_once_without_waiting_for_its_sweep(sender, receiver, settings):
