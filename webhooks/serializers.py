@@ -24,6 +24,9 @@ class EndpointOutputSerializer(serializers.ModelSerializer):
 
     created_at = UTCDateTimeField(read_only=True)
     disabled_at = UTCDateTimeField(read_only=True, allow_null=True)
+    previous_secret_expires_at = UTCDateTimeField(
+        read_only=True, allow_null=True, help_text="After a rotation, until when the old secret also signs."
+    )
     events = serializers.ListField(child=serializers.CharField())
 
     class Meta:
@@ -36,6 +39,7 @@ class EndpointOutputSerializer(serializers.ModelSerializer):
             "created_at",
             "disabled_at",
             "disabled_reason",
+            "previous_secret_expires_at",
         ]
 
 

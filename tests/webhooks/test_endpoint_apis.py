@@ -1,7 +1,7 @@
 """The webhooks API: registering, listing, reading, removing endpoints and rotating their secrets; who may."""
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import User
@@ -113,6 +113,13 @@ def test_rotating_signs_with_both_secrets_during_the_grace_period_then_with_the_
     old, new = created["secret"], rotated.json()["secret"]
     assert new.startswith("whsec_") and new != old
     now = timezone.now()
+    assert created["previous_secret_expires_at"] is None
+    grace_ends = datetime.fromisoformat(rotated.json()["previous_secret_expires_at"])
+    assert now + timedelta(minutes=59) < grace_ends <= now + timedelta(hours=1)
+    assert (
+        api.get(f"{URL}{created['id']}/").json()["previous_secret_expires_at"]
+        == rotated.json()["previous_secret_expires_at"]
+    )
     (during,) = deliveries_claim(limit=10, now=now)
     headers = signature_headers(message_id="msg_1", body="{}", signing_secrets=during.signing_secrets, at=now)
     assert len(headers["webhook-signature"].split(" ")) == 2
