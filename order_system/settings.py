@@ -384,6 +384,8 @@ WEBHOOK_LEASE_SECONDS = WEBHOOK_TIMEOUT_SECONDS + 10
 WEBHOOK_ROTATION_GRACE_SECONDS = env_float("WEBHOOK_ROTATION_GRACE_SECONDS", 24 * 3600.0)
 # An endpoint whose attempts have all failed for this long is disabled.
 WEBHOOK_DISABLE_AFTER = timedelta(hours=24)
+# Deliveries that succeeded longer ago than this are deleted by prune_webhook_deliveries (docs/operations.md).
+WEBHOOK_RETENTION_DAYS = env_int("WEBHOOK_RETENTION_DAYS", 7, minimum=1)
 # Where webhooks may go (webhooks/addresses.py): plain http, and private or local addresses, only when allowed.
 WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", False)
 WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", False)

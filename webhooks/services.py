@@ -73,8 +73,12 @@ def endpoint_delete(*, endpoint_id: uuid.UUID) -> None:
 
 def _lock_deliveries(endpoint_id: uuid.UUID) -> list[Delivery]:
     """An endpoint's deliveries, locked, with what their metrics count; a locking read, so MySQL reads the newest."""
-    fields = ("order_id", "status", "attempts", "created_at", "delivered_at")
-    return list(Delivery.objects.select_for_update().filter(endpoint_id=endpoint_id).order_by("pk").only(*fields))
+    deliveries = Delivery.objects.select_for_update().filter(endpoint_id=endpoint_id)
+    return list(deliveries.order_by("pk").only(*_COUNTED_FIELDS))
+
+
+# What metrics_record_deliveries_removed reads of each delivery it uncounts.
+_COUNTED_FIELDS = ("order_id", "status", "attempts", "created_at", "delivered_at")
 
 
 def endpoint_rotate_secret(*, endpoint_id: uuid.UUID, now: datetime | None = None) -> Endpoint:
@@ -502,6 +506,25 @@ def deliveries_send_due(*, lost_after: timedelta, limit: int) -> list[int]:
         Delivery.objects.filter(pk__in=delivery_ids).update(published_at=now)
         transaction.on_commit(partial(wake_senders, Delivery.objects.filter(pk__in=delivery_ids)))
     return delivery_ids
+
+
+def deliveries_prune(*, older_than: timedelta, batch: int = 5000) -> int:
+    """Delete the deliveries that succeeded longer than older_than ago, and uncount them; how many were deleted.
+
+    FAILED ones stay for the admin to redeliver, and PENDING ones are still to be sent. In transactions of at most
+    `batch` rows, each locking its rows before the counters, as endpoint_delete does.
+    """
+    deleted = 0
+    while True:
+        cutoff = timezone.now() - older_than
+        with transaction.atomic():
+            old = Delivery.objects.filter(status=Delivery.Status.SUCCEEDED, delivered_at__lt=cutoff)
+            deliveries = list(old.select_for_update().order_by("pk").only(*_COUNTED_FIELDS)[:batch])
+            Delivery.objects.filter(pk__in=[delivery.pk for delivery in deliveries]).delete()
+            metrics_record_deliveries_removed(deliveries=deliveries)
+        deleted += len(deliveries)
+        if len(deliveries) < batch:
+            return deleted
 
 
 def retry_delay(attempt: int) -> timedelta:

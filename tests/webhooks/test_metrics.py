@@ -2,10 +2,11 @@
 
 from datetime import timedelta
 from decimal import Decimal
+from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.db.models import Count, Sum
+from django.db.models import Count, F, Sum
 from prometheus_client.parser import text_string_to_metric_families
 
 from metrics.histograms import DELIVERY_LATENCY, WEBHOOK_HISTOGRAMS
@@ -132,6 +133,30 @@ def test_deleting_an_endpoint_uncounts_its_deliveries_and_lowers_the_latency_max
     webhooks = assert_webhook_metrics_match_deliveries()
     assert webhooks["deliveries"] == {"pending": 1, "succeeded": 2, "failed": 0}
     assert webhooks["attempts"] == 3
+    assert webhooks["latency"]["max"] == 1.0
+    assert metrics_rebuild() == 0
+
+
+def test_pruning_deletes_only_deliveries_that_succeeded_long_ago_and_uncounts_them(db, receivers, settings):
+    settings.WEBHOOK_MAX_ATTEMPTS = 1
+    subscribe(receivers(), ["order.created"])
+    create_orders(3)
+    old, recent, failed = deliveries_claim(limit=10)
+    created = dict(Delivery.objects.values_list("pk", "created_at"))
+    delivery_record_attempt(attempt=old, status_code=200, now=created[old.delivery_id] + timedelta(seconds=10))
+    delivery_record_attempt(attempt=recent, status_code=200, now=created[recent.delivery_id] + timedelta(seconds=1))
+    delivery_record_attempt(attempt=failed, status_code=500)
+    eight_days = timedelta(days=8)  # past the default 7 days' retention, latencies kept
+    Delivery.objects.filter(pk__in=[old.delivery_id, failed.delivery_id]).update(
+        created_at=F("created_at") - eight_days, delivered_at=F("delivered_at") - eight_days
+    )
+
+    output = StringIO()
+    call_command("prune_webhook_deliveries", stdout=output)
+
+    assert output.getvalue() == "Deleted 1 webhook deliveries.\n"
+    assert set(Delivery.objects.values_list("pk", flat=True)) == {recent.delivery_id, failed.delivery_id}
+    webhooks = assert_webhook_metrics_match_deliveries()
     assert webhooks["latency"]["max"] == 1.0
     assert metrics_rebuild() == 0
 
