@@ -25,13 +25,14 @@ serve: $(VENV)/.installed-prod $(MYSQL_DRIVER)
 
 # One Celery worker for ORDER_QUEUE_BACKEND=celery (docs/operations.md, "Scaling out"); start as many as you need.
 # For I/O-bound processors: make celery CELERY_POOL=threads CELERY_CONCURRENCY=500, with DATABASE_POOL_SIZE set.
-# It takes the orders' queue and the webhooks' unless CELERY_QUEUES names one: CELERY_QUEUES=celery.webhooks.
+# It takes the orders' queue and the webhooks' unless CELERY_WORKER_QUEUES names one (docs/operations.md).
 CELERY_POOL ?= prefork
 CELERY_CONCURRENCY ?= 8
-CELERY_QUEUES ?=
+CELERY_WORKER_QUEUES ?=
 celery: $(VENV)/.installed-prod $(MYSQL_DRIVER)
 	ORDER_QUEUE_BACKEND=celery $(BIN)/celery -A order_system worker --loglevel=INFO \
-		--pool $(CELERY_POOL) --concurrency $(CELERY_CONCURRENCY) $(if $(CELERY_QUEUES),--queues $(CELERY_QUEUES))
+		--pool $(CELERY_POOL) --concurrency $(CELERY_CONCURRENCY) \
+		$(if $(CELERY_WORKER_QUEUES),--queues $(CELERY_WORKER_QUEUES))
 
 # runserver with Django's debug pages (passwords in URLs are hidden on them); `make run` serves with debug off.
 dev: $(VENV)/.installed-prod $(MYSQL_DRIVER)

@@ -10,6 +10,8 @@ from concurrent.futures import Future
 
 from django.db import close_old_connections, connections
 
+from order_system.forks import start_over_in_forked_children
+
 logger = logging.getLogger(__name__)
 
 
@@ -73,6 +75,11 @@ class RequestCount:
     """How many requests this process is answering now (CountRequests counts them); from any thread."""
 
     def __init__(self):
+        self.start_over()
+        start_over_in_forked_children(self)
+
+    def start_over(self) -> None:
+        """None yet; in a forked child, the parent's requests are not its own."""
         self._lock = threading.Lock()
         self._count = 0
 

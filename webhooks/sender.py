@@ -27,8 +27,10 @@ logger = logging.getLogger(__name__)
 # many deliveries, so the sender takes the database's write lock a few times a second, not once per request.
 ROUND_SECONDS = 0.05
 # While this process answers requests, a round waits for them to end, up to this long: deliveries can wait, a client
-# can't, and both want the CPU and the database's write lock. Under constant requests, a round still starts every 2 s.
+# can't, and both want the CPU and the database's write lock. After a wait that long the sender takes TURN_SECONDS
+# without waiting, so constant requests, even refused ones, slow the deliveries down but never stop them.
 YIELD_SECONDS = 2.0
+TURN_SECONDS = 1.0
 
 
 class DeliverySender:
@@ -58,6 +60,7 @@ class DeliverySender:
         self._sending: set[asyncio.Task] = set()
         self._outcomes: list[Outcome] = []  # ended, not written yet
         self._busy: Counter = Counter()  # requests in flight per endpoint
+        self._turn_until = 0.0  # the loop's time until which rounds don't give way to requests
 
     def start(self) -> None:
         """Start the loop thread; calling it again does nothing."""
@@ -129,10 +132,14 @@ class DeliverySender:
             database.shutdown()
 
     async def _yield_to_requests(self) -> None:
-        """Wait until this process answers no request, or YIELD_SECONDS."""
-        deadline = asyncio.get_running_loop().time() + YIELD_SECONDS
+        """Wait until this process answers no request, at most YIELD_SECONDS, unless it is the sender's turn."""
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._turn_until:
+            return
+        deadline = loop.time() + YIELD_SECONDS
         while requests_in_flight and not self._stopping.is_set():
-            if (left := deadline - asyncio.get_running_loop().time()) <= 0:
+            if (left := deadline - loop.time()) <= 0:
+                self._turn_until = loop.time() + TURN_SECONDS
                 return
             await asyncio.sleep(min(ROUND_SECONDS, left))
 
@@ -147,6 +154,7 @@ class DeliverySender:
             logger.exception("%d webhook outcomes were not written; their leases bring them back", len(outcomes))
 
     async def _release_stranded(self, database: ThreadPool) -> None:
+        """Release what a crash left waiting (deliveries_release_stranded); a failure waits for the next sweep."""
         try:
             await asyncio.wrap_future(database.submit(deliveries_release_stranded))
         except Exception:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import connections, router, transaction
 from django.db.models import F, Min
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
@@ -59,7 +59,7 @@ def endpoint_create(*, url: str, events: list[str], description: str = "") -> En
 def endpoint_delete(*, endpoint_id: uuid.UUID) -> None:
     """Remove an endpoint and its deliveries, sent or not, and uncount them; raises Endpoint.DoesNotExist."""
     with transaction.atomic():
-        # Its deliveries' rows before its own, in delivery_record_attempt's order; once the endpoint's row is locked
+        # Its deliveries' rows before its own, in deliveries_record's order; once the endpoint's row is locked
         # no delivery can be added to it, and the second read finds those added before.
         _lock_deliveries(endpoint_id)
         if not Endpoint.objects.select_for_update().filter(pk=endpoint_id).values_list("pk"):
@@ -148,11 +148,12 @@ def webhooks_record_transitions(
         order_ids=[order_id for order_id, _, _ in events for _ in endpoint_ids], to_status=Delivery.Status.PENDING
     )
     order_ids = [order.pk for order in orders]
-    if waiting:
+    if waiting:  # the release wakes the senders for what is due
         transaction.on_commit(partial(deliveries_release, endpoint_ids=endpoint_ids, order_ids=order_ids), robust=True)
-    transaction.on_commit(
-        partial(wake_senders, Delivery.objects.filter(endpoint_id__in=endpoint_ids, order_id__in=order_ids))
-    )
+    else:
+        transaction.on_commit(
+            partial(wake_senders, Delivery.objects.filter(endpoint_id__in=endpoint_ids, order_id__in=order_ids))
+        )
 
 
 _timestamp = UTCDateTimeField()
@@ -174,7 +175,7 @@ def _insert_deliveries(
     the order requests and of the order worker, and with two endpoints bulk_create() made it a third of what they did
     (docs/performance.md, "Webhooks").
     """
-    connection = connections[Delivery.objects.db]
+    connection = connections[router.db_for_write(Delivery)]
 
     def prepared(name: str, value):
         return Delivery._meta.get_field(name).get_db_prep_save(value, connection)
@@ -220,10 +221,10 @@ def deliveries_release(*, endpoint_ids: list[uuid.UUID], order_ids: list[uuid.UU
     """Make due the first unfinished delivery of each of these endpoints' orders (all their orders: order_ids None)
     where it waits, available_at NULL; disabled endpoints' deliveries wait on.
 
-    Called once a commit has finished a delivery or written one behind another (robust=True: the commit stands if this
-    fails). Of two such commits on one endpoint and order, the later one's call finds the other's rows, so no delivery
-    waits for an event already finished; what a crash or a failure here left waiting, deliveries_release_stranded
-    releases.
+    Called once a commit has finished a delivery or written one behind another (with robust=True: a failure here is
+    logged, not raised to whoever committed). Of two such commits on one endpoint and order, the later one's call
+    finds the other's rows, so no delivery waits for an event already finished; what a crash or a failure here left
+    waiting, deliveries_release_stranded releases.
     """
     enabled = list(Endpoint.objects.enabled().filter(pk__in=endpoint_ids).values_list("pk", flat=True))
     chains = Delivery.objects.filter(endpoint_id__in=enabled, status=Delivery.Status.PENDING)
@@ -249,14 +250,16 @@ def deliveries_release_stranded(*, limit: int = 10_000) -> int:
 
 
 def _release(delivery_ids: list[int]) -> int:
-    """Make these deliveries due, those still waiting, and wake the senders; how many were.
+    """Make these deliveries due, those still waiting, and wake the senders for all of them (one released before may
+    have waited behind a redelivered event); how many were waiting.
 
     Due since their event: they were due then but for their turn, and the claims' oldest-first order stays the events'.
     """
+    if not delivery_ids:
+        return 0
     released = Delivery.objects.filter(pk__in=delivery_ids, status=Delivery.Status.PENDING, available_at__isnull=True)
     count = released.update(available_at=F("created_at"))
-    if count:
-        wake_senders(Delivery.objects.filter(pk__in=delivery_ids))
+    wake_senders(Delivery.objects.filter(pk__in=delivery_ids))
     return count
 
 
@@ -345,6 +348,11 @@ class Outcome:
     status_code: int | None
     error: str = ""
 
+    @property
+    def succeeded(self) -> bool:
+        """Only a 2xx is a success."""
+        return self.status_code is not None and 200 <= self.status_code < 300
+
 
 def deliveries_record(*, outcomes: list[Outcome], now: datetime | None = None) -> dict[int, str]:
     """Record how several attempts went, in one transaction: a 2xx is SUCCEEDED; anything else is retried after the
@@ -369,7 +377,7 @@ def deliveries_record(*, outcomes: list[Outcome], now: datetime | None = None) -
         statuses = {}
         by_code = defaultdict(list)
         for outcome in owned:
-            if _succeeded(outcome.status_code):
+            if outcome.succeeded:
                 by_code[outcome.status_code].append(outcome.attempt.delivery_id)
                 statuses[outcome.attempt.delivery_id] = Delivery.Status.SUCCEEDED
             else:
@@ -408,10 +416,6 @@ def delivery_record_attempt(
     return deliveries_record(outcomes=[Outcome(attempt, status_code, error)], now=now).get(attempt.delivery_id)
 
 
-def _succeeded(status_code: int | None) -> bool:
-    return status_code is not None and 200 <= status_code < 300
-
-
 def _record_failure(outcome: Outcome, now: datetime) -> str:
     """Write a failed attempt of a delivery held under lock: FAILED after the last attempt, else PENDING until its
     backoff is over."""
@@ -428,18 +432,21 @@ def _record_failure(outcome: Outcome, now: datetime) -> str:
 
 def _record_endpoints(outcomes: list[Outcome], now: datetime) -> None:
     """A success ends its endpoint's failing streak; a failure starts one, and one a day long disables the endpoint.
-    Endpoint by endpoint, in key order; a success and a failure of one endpoint in one batch leave it failing."""
-    errors: dict[uuid.UUID, str | None] = {}  # the last failure's error, or None: only successes
+    Endpoint by endpoint, in key order. An endpoint with a success in the batch is not failing everything: a failure
+    beside it starts a new streak."""
+    succeeded: set[uuid.UUID] = set()
+    errors: dict[uuid.UUID, str] = {}  # each endpoint's last failure
     for outcome in outcomes:
-        if _succeeded(outcome.status_code):
-            errors.setdefault(outcome.attempt.endpoint_id, None)
+        if outcome.succeeded:
+            succeeded.add(outcome.attempt.endpoint_id)
         else:
             errors[outcome.attempt.endpoint_id] = outcome.error
-    for endpoint_id, error in sorted(errors.items()):
+    for endpoint_id in sorted(succeeded | errors.keys()):
         endpoint = Endpoint.objects.filter(pk=endpoint_id)
-        if error is None:
-            endpoint.filter(failing_since__isnull=False).update(failing_since=None)
+        if endpoint_id in succeeded:
+            endpoint.update(failing_since=now if endpoint_id in errors else None)
             continue
+        error = errors[endpoint_id]
         endpoint.filter(failing_since__isnull=True).update(failing_since=now)
         hours = settings.WEBHOOK_DISABLE_AFTER.total_seconds() / 3600
         reason = f"Every attempt failed for {hours:g} hours; the last: {error}"
@@ -461,7 +468,10 @@ def _release_next(finished: list[Attempt]) -> None:
 def _hold_deliveries(endpoint_id: uuid.UUID) -> None:
     """A disabled endpoint's deliveries wait until it is enabled (endpoint_enable releases them): claims pass over
     them. After the commit that disabled it, so a big endpoint's rows are not locked with the rows that commit holds."""
-    Delivery.objects.filter(endpoint_id=endpoint_id, status=Delivery.Status.PENDING).update(available_at=None)
+    # Not those being sent: a sender recording one locks it, and this would lock the endpoint's rows in another order.
+    # Their outcome sets available_at anyway, and the claim passes over a disabled endpoint's.
+    unsent = Delivery.objects.lease_free(timezone.now()).filter(endpoint_id=endpoint_id, status=Delivery.Status.PENDING)
+    unsent.update(available_at=None)
 
 
 def delivery_redeliver(*, delivery_id: int) -> None:

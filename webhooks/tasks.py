@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from order_system.celery import DURABLE_TASK
 from webhooks.addresses import guarded_client
-from webhooks.models import Delivery, DeliveryQuerySet
+from webhooks.models import DeliveryQuerySet
 from webhooks.posting import post_attempt
 from webhooks.services import Attempt, Outcome, deliveries_claim, deliveries_send_due, delivery_record_attempt
 
@@ -29,7 +29,7 @@ def send_webhook(delivery_id: int) -> None:
 
 
 def attempt_delivery(delivery_id: int) -> None:
-    """Claim the delivery if it is due, send it, record how it went; once it is finished, publish its pair's next."""
+    """Claim the delivery if it is due, send it, record how it went."""
     claimed = deliveries_claim(limit=1, delivery_ids=[delivery_id])
     if not claimed:
         return  # being sent, finished, or waiting for an earlier event of its order: that one's end publishes it
@@ -37,9 +37,8 @@ def attempt_delivery(delivery_id: int) -> None:
     # Hold no connection while the endpoint answers, as processing.attempt_order holds none while its order runs.
     close_old_connections()
     outcome = asyncio.run(_post(attempt))
-    status = delivery_record_attempt(attempt=attempt, status_code=outcome.status_code, error=outcome.error)
-    if status in Delivery.FINISHED:  # released by now: the next event of its order may go
-        publish_due(Delivery.objects.filter(endpoint_id=attempt.endpoint_id, order_id=attempt.order_id))
+    # Once it is finished, the commit releases its order's next event, and this process's CeleryBackend publishes it.
+    delivery_record_attempt(attempt=attempt, status_code=outcome.status_code, error=outcome.error)
 
 
 async def _post(attempt: Attempt) -> Outcome:

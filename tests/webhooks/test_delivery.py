@@ -232,6 +232,21 @@ def test_a_success_resets_the_endpoints_day_of_failures(settings):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_success_beside_failures_in_one_batch_keeps_a_day_failing_endpoint_enabled(settings):
+    endpoint = endpoint_create(url="http://127.0.0.1:9/hook", events=["order.created"])
+    create_orders(2)
+    now = timezone.now()
+    Endpoint.objects.filter(pk=endpoint.pk).update(failing_since=now - timedelta(hours=30))
+    ok, failing = deliveries_claim(limit=2, now=now)
+
+    deliveries_record(outcomes=[Outcome(ok, 200), Outcome(failing, 500, "HTTP 500")], now=now)
+
+    endpoint.refresh_from_db()
+    assert endpoint.disabled_at is None
+    assert endpoint.failing_since == now  # a new streak, from the failure beside the success
+
+
+@pytest.mark.django_db(transaction=True)
 def test_only_the_oldest_unfinished_delivery_of_an_endpoint_and_order_is_due():
     endpoint_create(url="http://127.0.0.1:9/hook", events=["*"])
     first, second = create_orders(2)
@@ -378,14 +393,20 @@ def test_the_sender_waits_while_this_process_answers_requests_then_sends(sender,
     wait_for(receiver.succeeded, timeout=5)
 
 
-def test_under_constant_requests_the_sender_still_sends_every_yield_seconds(sender, receiver, monkeypatch):
+def test_under_constant_requests_the_sender_still_sends_after_yield_seconds_then_takes_a_turn(
+    sender, receiver, monkeypatch
+):
     monkeypatch.setattr(sender_module, "YIELD_SECONDS", 0.3)
+    monkeypatch.setattr(sender_module, "TURN_SECONDS", 60.0)
     subscribe(receiver, ["order.created"])
     sender()
 
     with requests_in_flight:
         create_orders(1)
-        wait_for(receiver.succeeded, timeout=5)
+        wait_for(receiver.succeeded, timeout=5)  # after giving way for 0.3 s
+        monkeypatch.setattr(sender_module, "YIELD_SECONDS", 60.0)
+        create_orders(1)
+        wait_for(receiver.succeeded, until=lambda got: len(got) == 2, timeout=10)  # its turn: no waiting
 
 
 def test_a_stopping_sender_lets_requests_in_flight_end_and_writes_how_they_went(sender, receivers):
