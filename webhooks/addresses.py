@@ -111,8 +111,18 @@ def refusal(host: str, addresses: Iterable[IPAddress]) -> str | None:
         reached = destination(address)
         if not is_public(reached):
             kind = next((phrase for name, phrase in KINDS.items() if getattr(reached, name)), "a non-public")
+            if _is_address(host):  # nothing was resolved: the URL names the address itself
+                return f"{host} is {kind} address, which webhooks may not call"
             return f"{host} resolves to {kind} address ({address}), which webhooks may not call"
     return None
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def destination(address: IPAddress) -> IPAddress:

@@ -61,6 +61,8 @@ def in_url(address: str) -> str:
 
 
 def refusal(host: str, address: str, kind: str) -> str:
+    if host == address:  # the URL names the address
+        return f"{host} is {kind} address, which webhooks may not call"
     return f"{host} resolves to {kind} address ({ipaddress.ip_address(address)}), which webhooks may not call"
 
 
