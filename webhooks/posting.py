@@ -5,7 +5,7 @@ import asyncio
 import httpx
 from django.utils import timezone
 
-from webhooks.services import Attempt, Outcome
+from webhooks.services import Attempt, Outcome, is_success
 from webhooks.signing import signature_headers
 
 
@@ -27,7 +27,7 @@ async def post_attempt(client: httpx.AsyncClient, attempt: Attempt, *, timeout: 
             )
             async with request as response:
                 code = response.status_code
-                return Outcome(attempt, code, "" if 200 <= code < 300 else f"HTTP {code}")
+                return Outcome(attempt, code, "" if is_success(code) else f"HTTP {code}")
     except TimeoutError:
         return Outcome(attempt, None, f"No response within {timeout:g} s.")
     except Exception as exc:  # refused, reset, a forbidden address, a bad URL: an attempt that failed

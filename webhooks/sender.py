@@ -146,35 +146,37 @@ class DeliverySender:
     async def _record(self, database: ThreadPool) -> None:
         """Write how the attempts that ended since the last round went, in one transaction."""
         outcomes, self._outcomes = self._outcomes, []
-        if not outcomes:
-            return
-        try:
-            await asyncio.wrap_future(database.submit(partial(deliveries_record, outcomes=outcomes)))
-        except Exception:
-            logger.exception("%d webhook outcomes were not written; their leases bring them back", len(outcomes))
+        if outcomes:
+            failed = f"{len(outcomes)} webhook outcomes were not written; their leases bring them back"
+            await self._on_database(database, partial(deliveries_record, outcomes=outcomes), failed)
 
     async def _release_stranded(self, database: ThreadPool) -> None:
-        """Release what a crash left waiting (deliveries_release_stranded); a failure waits for the next sweep."""
-        try:
-            await asyncio.wrap_future(database.submit(deliveries_release_stranded))
-        except Exception:
-            logger.exception("releasing stranded webhook deliveries failed; trying again at the next sweep")
+        """Release what a crash left waiting (deliveries_release_stranded)."""
+        failed = "releasing stranded webhook deliveries failed; trying again at the next sweep"
+        await self._on_database(database, deliveries_release_stranded, failed)
 
     async def _claim(self, database: ThreadPool, client) -> None:
         room = self.concurrency - len(self._sending)
         if room <= 0 or self._stopping.is_set():
             return
         claim = partial(deliveries_claim, limit=room, busy=dict(self._busy))
-        try:
-            attempts = await asyncio.wrap_future(database.submit(claim))
-        except Exception:
-            logger.exception("claiming webhook deliveries failed; trying again at the next sweep")
-            return
+        failed = "claiming webhook deliveries failed; trying again at the next sweep"
+        attempts = await self._on_database(database, claim, failed) or []
         for attempt in attempts:
             self._busy[attempt.endpoint_id] += 1
             task = asyncio.create_task(self._deliver(client, attempt))
             self._sending.add(task)
             task.add_done_callback(self._sending.discard)
+
+    @staticmethod
+    async def _on_database(database: ThreadPool, call, failed: str):
+        """call() on the database thread, so the loop never waits on the database; None, and failed logged with the
+        exception, if it raises: the round goes on."""
+        try:
+            return await asyncio.wrap_future(database.submit(call))
+        except Exception:
+            logger.exception(failed)
+            return None
 
     async def _deliver(self, client, attempt: Attempt) -> None:
         """Send one attempt; the next round writes how it went, and only then may its order's next event go."""

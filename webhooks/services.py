@@ -172,7 +172,7 @@ def _insert_deliveries(
 
     What bulk_create() would do, less its work per row and field: each value is prepared for the database once, by its
     field, as the ORM prepares it, and the rows go in one executemany(). The outbox is written in the transactions of
-    the order requests and of the order worker, and with two endpoints bulk_create() made it a third of what they did
+    the order requests and of the order worker, where bulk_create()'s work per field was most of its cost
     (docs/performance.md, "Webhooks").
     """
     connection = connections[router.db_for_write(Delivery)]
@@ -226,8 +226,9 @@ def deliveries_release(*, endpoint_ids: list[uuid.UUID], order_ids: list[uuid.UU
     finds the other's rows, so no delivery waits for an event already finished; what a crash or a failure here left
     waiting, deliveries_release_stranded releases.
     """
-    enabled = list(Endpoint.objects.enabled().filter(pk__in=endpoint_ids).values_list("pk", flat=True))
-    chains = Delivery.objects.filter(endpoint_id__in=enabled, status=Delivery.Status.PENDING)
+    chains = Delivery.objects.filter(
+        endpoint_id__in=endpoint_ids, endpoint__disabled_at__isnull=True, status=Delivery.Status.PENDING
+    )
     if order_ids is not None:
         chains = chains.filter(order_id__in=order_ids)
     firsts = (
@@ -350,8 +351,12 @@ class Outcome:
 
     @property
     def succeeded(self) -> bool:
-        """Only a 2xx is a success."""
-        return self.status_code is not None and 200 <= self.status_code < 300
+        return is_success(self.status_code)
+
+
+def is_success(status_code: int | None) -> bool:
+    """Only a 2xx is a success."""
+    return status_code is not None and 200 <= status_code < 300
 
 
 def deliveries_record(*, outcomes: list[Outcome], now: datetime | None = None) -> dict[int, str]:
@@ -443,8 +448,11 @@ def _record_endpoints(outcomes: list[Outcome], now: datetime) -> None:
             errors[outcome.attempt.endpoint_id] = outcome.error
     for endpoint_id in sorted(succeeded | errors.keys()):
         endpoint = Endpoint.objects.filter(pk=endpoint_id)
+        if endpoint_id in errors and endpoint_id in succeeded:
+            endpoint.update(failing_since=now)
+            continue
         if endpoint_id in succeeded:
-            endpoint.update(failing_since=now if endpoint_id in errors else None)
+            endpoint.filter(failing_since__isnull=False).update(failing_since=None)
             continue
         error = errors[endpoint_id]
         endpoint.filter(failing_since__isnull=True).update(failing_since=now)
