@@ -574,12 +574,16 @@ WEBHOOKS_LOCAL = {"WEBHOOK_ALLOW_HTTP": "1", "WEBHOOK_ALLOW_PRIVATE_URLS": "1"}
 EVENTS_PER_ORDER = 3  # order.created, order.processing, order.completed
 # The webhooks section's runs: endpoints subscribed to every event, and the server's extra environment. "unsent"
 # writes every delivery and sends none (benchmarks/outbox.py): what the outbox costs apart from the sending. "down"
-# sends to a port where nothing listens, so every attempt is refused and retried after its backoff.
+# sends to a port where nothing listens, so every attempt is refused and retried after its backoff. The last two run
+# no order worker, so the requests alone write the outbox during the burst: they measure intake, and nothing drains.
+UNSENT = {"ORDER_QUEUE_BACKEND": "benchmarks.outbox.UnsentBackend"}
 WEBHOOK_RUNS = {
     "none": (0, {}),
-    "unsent": (2, {"ORDER_QUEUE_BACKEND": "benchmarks.outbox.UnsentBackend"}),
+    "unsent": (2, UNSENT),
     "sent": (2, {}),
     "down": (2, {}),
+    "none, requests only": (0, WORKER_OFF),
+    "unsent, requests only": (2, {**UNSENT, **WORKER_OFF}),
 }
 
 
@@ -590,6 +594,8 @@ def measure_webhooks(workdir: Path, rounds: int, orders: int = 1_000) -> list[di
     intake and drain side by side, and for the two endpoints, when the deliveries reached a receiver that answers at
     once (benchmarks/webhooks.py, a process of its own) and how long each took from its event; with the receiver
     down, how many deliveries were still waiting when the last order completed, and how many attempts had failed.
+    With no order worker, the burst's intake with no endpoint and with two unsent: what the requests' own outbox
+    writes cost, apart from the worker's, which write theirs during the burst too.
     """
     print("webhooks...", flush=True)
     body = order_body(workdir)
@@ -607,6 +613,9 @@ def measure_webhooks(workdir: Path, rounds: int, orders: int = 1_000) -> list[di
                 cpu_before = server.cpu_seconds()
                 intake = ab_seconds(server.port, "/api/orders/", orders, 1000, body)
                 last_201 = time.time()
+                if extra.get("ORDER_WORKER_AUTOSTART") == "0":
+                    runs[name].append({"intake": orders / intake})
+                    continue
                 drain, floor = drain_after(partial(sqlite3.connect, database, timeout=30), orders, last_201)
                 run = {"intake": orders / intake, "drain": drain, "floor": floor, "cpu_s": server.cpu_seconds()}
                 run["cpu_s"] -= cpu_before
@@ -641,6 +650,10 @@ def measure_webhooks(workdir: Path, rounds: int, orders: int = 1_000) -> list[di
         row("intake, sent / no endpoint (median of rounds)", paired_ratio(sent, none, "intake"), ">= 0.9"),
         row("  unsent / no endpoint: the outbox's share", paired_ratio(unsent, none, "intake")),
         row("  receiver down / no endpoint", paired_ratio(down, none, "intake"), ">= 0.9"),
+        row(
+            "  unsent / no endpoint, no order worker: the requests' own share",
+            paired_ratio(runs["unsent, requests only"], runs["none, requests only"], "intake"),
+        ),
         row("drain, sent / no endpoint", paired_ratio(sent, none, "drain"), "<= 1.1"),
         row("  unsent / no endpoint", paired_ratio(unsent, none, "drain")),
         row("  receiver down / no endpoint", paired_ratio(down, none, "drain"), "<= 1.1"),

@@ -123,13 +123,7 @@ def webhooks_record_transitions(
     event_type = _event_type(from_status, to_status)
     if event_type is None:
         return
-    # In key order: inserting a delivery locks its endpoint's row (the foreign key's check), and every transaction
-    # that locks endpoint rows takes them in this order (deliveries_record), so none waits on another in a circle.
-    endpoint_ids = sorted(
-        pk
-        for pk, events in Endpoint.objects.enabled().values_list("pk", "events")
-        if ALL_EVENTS in events or event_type in events
-    )
+    endpoint_ids = _subscribed_endpoint_ids(event_type)
     if not endpoint_ids:
         return
     if orders is None:
@@ -157,6 +151,30 @@ def webhooks_record_transitions(
 
 
 _timestamp = UTCDateTimeField()
+
+
+def _subscribed_endpoint_ids(event_type: str) -> list[uuid.UUID]:
+    """The enabled endpoints subscribed to event_type, in key order; every enabled endpoint's row is share-locked until
+    the transaction ends.
+
+    The lock keeps the endpoints this transaction writes deliveries for: endpoint_delete locks an endpoint's row
+    exclusively, so it waits for this transaction, and this one waits for a deletion under way, then leaves the deleted
+    endpoint out. Without it a deletion committed meanwhile breaks the deliveries' foreign key, and with it the order's
+    change. It is the lock the foreign key's own check takes, taken at the read rather than at the insert (MySQL) or
+    the commit (PostgreSQL). The ORM has no shared row lock (select_for_update() would make each order's transaction
+    wait for the one before), hence the clause; SQLite needs none, as its one writer is this transaction. In key
+    order: every transaction that locks endpoint rows takes them in this order (deliveries_record), so none waits in a
+    circle.
+    """
+    connection = connections[router.db_for_write(Endpoint)]
+    endpoints = Endpoint.objects.using(connection.alias).enabled().order_by("pk").only("pk", "events")
+    sql, params = endpoints.query.sql_with_params()
+    locked = Endpoint.objects.raw(sql + _SHARED_ROW_LOCK.get(connection.vendor, ""), params, using=connection.alias)
+    return [endpoint.pk for endpoint in locked if ALL_EVENTS in endpoint.events or event_type in endpoint.events]
+
+
+# Shared row locks: on PostgreSQL only a deletion (or a change of key) waits for one; on MySQL any write of the row.
+_SHARED_ROW_LOCK = {"postgresql": " FOR KEY SHARE", "mysql": " LOCK IN SHARE MODE"}
 
 
 def _insert_deliveries(

@@ -1,5 +1,5 @@
 """Webhooks in Celery mode for real: a server publishing, `celery worker` subprocesses sending with Celery tasks on
-Redis and PostgreSQL, to receivers on 127.0.0.1 that verify every delivery."""
+Redis and PostgreSQL (MariaDB too, end to end), to receivers on 127.0.0.1 that verify every delivery."""
 
 import signal
 import threading
@@ -13,8 +13,9 @@ from tests.webhooks.test_server import LIFECYCLE, WEBHOOK_ENV, lifecycles, regis
 
 
 @pytest.fixture
-def database(postgres_database):
-    return postgres_database
+def database(request):
+    """PostgreSQL, or the database a test's parameters name."""
+    return request.getfixturevalue(getattr(request, "param", "postgres_database"))
 
 
 @pytest.fixture
@@ -27,8 +28,9 @@ def distinct_ids(received) -> int:
     return len({request_.message_id for request_ in received})
 
 
+@pytest.mark.parametrize("database", ["postgres_database", "mysql_database"], indirect=True)
 def test_celery_tasks_send_each_orders_created_processing_completed_signed_in_order_once(
-    processes, celery_env, receiver
+    processes, database, celery_env, receiver
 ):
     server = processes(**celery_env)
     worker = start_celery(processes, **celery_env)

@@ -294,6 +294,20 @@ def test_a_later_event_waits_unclaimable_until_the_one_before_succeeds_or_finall
 
 
 @pytest.mark.django_db(transaction=True)
+def test_an_event_written_after_the_one_before_it_finished_is_due_once_it_commits():
+    endpoint_create(url="http://127.0.0.1:9/hook", events=["*"])
+    (order,) = create_orders(1)
+    (created,) = deliveries_claim(limit=10)
+    delivery_record_attempt(attempt=created, status_code=200)
+
+    orders_claim(order_ids=[UUID(order)])  # order.processing is written waiting, and released once committed
+
+    (processing,) = deliveries_claim(limit=10)
+    assert json.loads(processing.body)["type"] == "order.processing"
+    assert Delivery.objects.get(pk=processing.delivery_id).available_at == processing.created_at
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_disabled_endpoints_deliveries_all_wait_and_enabling_releases_each_orders_first(settings):
     settings.WEBHOOK_RETRY_BACKOFF_SECONDS = 60.0
     endpoint = endpoint_create(url="http://127.0.0.1:9/hook", events=["*"])

@@ -1,16 +1,20 @@
 """The outbox: each order's status change writes its deliveries in the order's own transaction."""
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 
+from metrics.selectors import metrics_snapshot
 from orders.models import Order
 from orders.services import order_cancel, order_create, order_fail_attempt, order_retry, orders_claim, orders_complete
 from tests.helpers import wait_for
-from webhooks.models import Delivery
-from webhooks.services import endpoint_create, webhooks_record_transitions
+from webhooks import services
+from webhooks.models import Delivery, Endpoint
+from webhooks.services import endpoint_create, endpoint_delete, webhooks_record_transitions
 
 
 def create_order(**fields) -> Order:
@@ -123,3 +127,57 @@ def test_a_change_that_rolls_back_writes_and_sends_nothing(sender, receiver):
     assert [received.event["data"]["order_id"] for received in receiver.succeeded()] == [str(committed.pk)]
     assert str(rolled_back.pk) not in {str(delivery.order_id) for delivery in Delivery.objects.all()}
     assert receiver.unverified == []
+
+
+def closing(task):
+    """task, run on a thread of its own, then that thread's database connection closed."""
+
+    def run():
+        try:
+            return task()
+        finally:
+            connection.close()
+
+    return run
+
+
+def lock_waits() -> int:
+    """Statements of this database waiting for a row lock now; SQLite has one writer at a time, so none ever race."""
+    queries = {
+        "postgresql": "SELECT count(*) FROM pg_locks WHERE NOT granted",
+        "mysql": "SELECT count(*) FROM information_schema.innodb_trx WHERE trx_state = 'LOCK WAIT'",
+    }
+    if connection.vendor not in queries:
+        return 1
+    with connection.cursor() as cursor:
+        cursor.execute(queries[connection.vendor])
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_endpoint_deleted_while_an_order_writes_its_delivery_waits_for_it_and_takes_it_along(monkeypatch):
+    endpoint = endpoint_create(url="http://127.0.0.1:9/hook", events=["*"])
+    endpoints_read, go_on = threading.Event(), threading.Event()
+    insert = services._insert_deliveries
+
+    def insert_once_the_deletion_started(**rows):
+        endpoints_read.set()
+        go_on.wait(10)
+        insert(**rows)
+
+    monkeypatch.setattr(services, "_insert_deliveries", insert_once_the_deletion_started)
+    with ThreadPoolExecutor(2) as threads:
+        creating = threads.submit(closing(lambda: create_order().pk))
+        assert endpoints_read.wait(10)
+        deleting = threads.submit(closing(lambda: endpoint_delete(endpoint_id=endpoint.pk)))
+        # The deletion waits for the order's transaction, which has read the endpoint: without a lock on the
+        # endpoint's row, it would go first, and the order's delivery would then break its foreign key.
+        wait_for(lambda: deleting.done() or lock_waits() > 0, interval=0.2)  # InnoDB's view is redone every 0.1 s
+        go_on.set()
+        order_id = creating.result(10)
+        deleting.result(10)
+
+    assert Order.objects.filter(pk=order_id).exists()
+    assert not Endpoint.objects.exists()
+    assert not Delivery.objects.exists()  # the deletion found the order's delivery, and removed it
+    assert metrics_snapshot()["webhooks"]["deliveries"] == {"pending": 0, "succeeded": 0, "failed": 0}
