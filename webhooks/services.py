@@ -58,6 +58,11 @@ def endpoint_create(*, url: str, events: list[str], description: str = "") -> En
 
 def endpoint_delete(*, endpoint_id: uuid.UUID) -> None:
     """Remove an endpoint and its deliveries, sent or not, and uncount them; raises Endpoint.DoesNotExist."""
+    # Disabled first, in a commit of its own: no sender claims its deliveries from then on, so none is sent and
+    # recorded while the deletion waits below for the transactions writing some. Recording locks a delivery, then its
+    # endpoint, the other way round from that wait.
+    if not Endpoint.objects.filter(pk=endpoint_id).update(disabled_at=timezone.now(), disabled_reason="Being deleted"):
+        raise Endpoint.DoesNotExist(endpoint_id)
     with transaction.atomic():
         # Its deliveries' rows before its own, in deliveries_record's order; once the endpoint's row is locked
         # no delivery can be added to it, and the second read finds those added before.
@@ -167,13 +172,13 @@ def _subscribed_endpoint_ids(event_type: str) -> list[uuid.UUID]:
     circle.
     """
     connection = connections[router.db_for_write(Endpoint)]
-    endpoints = Endpoint.objects.using(connection.alias).enabled().order_by("pk").only("pk", "events")
-    sql, params = endpoints.query.sql_with_params()
+    endpoints = Endpoint.objects.enabled().order_by("pk").only("pk", "events")
+    sql, params = endpoints.query.get_compiler(connection=connection).as_sql()
     locked = Endpoint.objects.raw(sql + _SHARED_ROW_LOCK.get(connection.vendor, ""), params, using=connection.alias)
     return [endpoint.pk for endpoint in locked if ALL_EVENTS in endpoint.events or event_type in endpoint.events]
 
 
-# Shared row locks: on PostgreSQL only a deletion (or a change of key) waits for one; on MySQL any write of the row.
+# Shared row locks: on PostgreSQL only a deletion, FOR UPDATE or a change of key waits for one; on MySQL any write.
 _SHARED_ROW_LOCK = {"postgresql": " FOR KEY SHARE", "mysql": " LOCK IN SHARE MODE"}
 
 

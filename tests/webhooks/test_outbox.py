@@ -141,17 +141,24 @@ def closing(task):
     return run
 
 
-def lock_waits() -> int:
-    """Statements of this database waiting for a row lock now; SQLite has one writer at a time, so none ever race."""
-    queries = {
-        "postgresql": "SELECT count(*) FROM pg_locks WHERE NOT granted",
-        "mysql": "SELECT count(*) FROM information_schema.innodb_trx WHERE trx_state = 'LOCK WAIT'",
-    }
-    if connection.vendor not in queries:
-        return 1
+# Per database: this connection's session, and whether a session waits for a row lock now. SQLite has one writer at a
+# time, so nothing there can race.
+SESSION = {"postgresql": "SELECT pg_backend_pid()", "mysql": "SELECT CONNECTION_ID()"}
+WAITING = {
+    "postgresql": "SELECT cardinality(pg_blocking_pids(%s)) > 0",
+    "mysql": "SELECT count(*) > 0 FROM information_schema.innodb_trx WHERE trx_state = 'LOCK WAIT' "
+    "AND trx_mysql_thread_id = %s",
+}
+
+
+def query_one(sql: str, params=()):
     with connection.cursor() as cursor:
-        cursor.execute(queries[connection.vendor])
+        cursor.execute(sql, params)
         return cursor.fetchone()[0]
+
+
+def waits_for_a_lock(session) -> bool:
+    return connection.vendor not in WAITING or bool(query_one(WAITING[connection.vendor], [session]))
 
 
 @pytest.mark.django_db(transaction=True)
@@ -166,14 +173,25 @@ def test_an_endpoint_deleted_while_an_order_writes_its_delivery_waits_for_it_and
         insert(**rows)
 
     monkeypatch.setattr(services, "_insert_deliveries", insert_once_the_deletion_started)
+    sessions = []
+
+    def delete():
+        if connection.vendor in SESSION:
+            sessions.append(query_one(SESSION[connection.vendor]))
+        endpoint_delete(endpoint_id=endpoint.pk)
+
     with ThreadPoolExecutor(2) as threads:
-        creating = threads.submit(closing(lambda: create_order().pk))
-        assert endpoints_read.wait(10)
-        deleting = threads.submit(closing(lambda: endpoint_delete(endpoint_id=endpoint.pk)))
-        # The deletion waits for the order's transaction, which has read the endpoint: without a lock on the
-        # endpoint's row, it would go first, and the order's delivery would then break its foreign key.
-        wait_for(lambda: deleting.done() or lock_waits() > 0, interval=0.2)  # InnoDB's view is redone every 0.1 s
-        go_on.set()
+        try:
+            creating = threads.submit(closing(lambda: create_order().pk))
+            assert endpoints_read.wait(10)
+            deleting = threads.submit(closing(delete))
+            # The deletion waits for the order's transaction, which has read the endpoint: without a lock on the
+            # endpoint's row, it would go first, and the order's delivery would then break its foreign key.
+            wait_for(  # InnoDB's view of its locks is redone at most every 0.1 s
+                lambda: deleting.done() or waits_for_a_lock(sessions[0] if sessions else None), interval=0.2
+            )
+        finally:
+            go_on.set()
         order_id = creating.result(10)
         deleting.result(10)
 
