@@ -55,6 +55,18 @@ def post_order(client, body: dict | None = None, **headers: str):
     return client.post(ORDERS_URL, payload, content_type="application/json", headers=headers)
 
 
+def closing(task):
+    """task, to run on a thread of its own, which then closes its database connection (each thread has its own)."""
+
+    def run():
+        try:
+            return task()
+        finally:
+            connection.close()
+
+    return run
+
+
 def run_concurrently(task, count: int, timeout: float = 60) -> list:
     """Run task() in count real threads released at the same instant; returns their results."""
     barrier = threading.Barrier(count)
@@ -62,12 +74,9 @@ def run_concurrently(task, count: int, timeout: float = 60) -> list:
 
     def run():
         barrier.wait(timeout)
-        try:
-            results.append(task())
-        finally:
-            connection.close()  # each thread has its own connection
+        results.append(task())
 
-    threads = [threading.Thread(target=run) for _ in range(count)]
+    threads = [threading.Thread(target=closing(run)) for _ in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -11,7 +11,7 @@ from django.db import connection, transaction
 from metrics.selectors import metrics_snapshot
 from orders.models import Order
 from orders.services import order_cancel, order_create, order_fail_attempt, order_retry, orders_claim, orders_complete
-from tests.helpers import wait_for
+from tests.helpers import closing, wait_for
 from webhooks import services
 from webhooks.models import Delivery, Endpoint
 from webhooks.services import endpoint_create, endpoint_delete, webhooks_record_transitions
@@ -127,18 +127,6 @@ def test_a_change_that_rolls_back_writes_and_sends_nothing(sender, receiver):
     assert [received.event["data"]["order_id"] for received in receiver.succeeded()] == [str(committed.pk)]
     assert str(rolled_back.pk) not in {str(delivery.order_id) for delivery in Delivery.objects.all()}
     assert receiver.unverified == []
-
-
-def closing(task):
-    """task, run on a thread of its own, then that thread's database connection closed."""
-
-    def run():
-        try:
-            return task()
-        finally:
-            connection.close()
-
-    return run
 
 
 # Per database: this connection's session, and whether a session waits for a row lock now. SQLite has one writer at a
